@@ -1,1 +1,3 @@
-export {};
+export type * from "./ports.ts";
+export * from "./runtimes/api/index.ts";
+export * from "./runtimes/wasm/index.ts";

@@ -1,0 +1,86 @@
+import { z } from "zod";
+import {
+  type RouteContract,
+  ZCurrency,
+  ZJsonObject,
+  ZPrice,
+  ZRuntime,
+  ZTeamId,
+  ZUserId,
+  ZVisibility,
+} from "../common.ts";
+import { ZSlug } from "../slug.ts";
+
+const admin = (method: "POST", path: `/${string}`, summary: string) =>
+  ({ method, path, summary, tags: ["admin"], access: "admin" }) as const satisfies RouteContract;
+
+export const banRoute = admin("POST", "/admin/ban", "Ban a user: nothing of theirs is charged or run");
+export const ZBanInput = z.object({ userId: ZUserId, reason: z.string().min(1).max(1000) });
+export const unbanRoute = admin("POST", "/admin/unban", "Lift a ban");
+export const ZUnbanInput = z.object({ userId: ZUserId });
+export const ZBanOutput = z.object({
+  ok: z.literal(true),
+  userId: z.string(),
+  status: z.enum(["active", "banned"]),
+});
+
+export const ZArtifactInput = z.union([
+  z.object({ builtin: z.string().min(1).max(100) }).strict(),
+  z.object({ apiEndpoint: z.url({ protocol: /^https?$/ }) }).strict(),
+  z
+    .object({ wasmBase64: z.base64().min(8) })
+    .strict()
+    .meta({ description: "A WASI preview1 command module, base64" }),
+]);
+export type ArtifactInput = z.infer<typeof ZArtifactInput>;
+
+export const publishRoute = admin(
+  "POST",
+  "/admin/spells",
+  "Publish a spell: create it or replace its artifact; the next request runs the new one",
+);
+export const ZPublishInput = z.object({
+  slug: ZSlug,
+  runtime: ZRuntime,
+  config: ZJsonObject.default({}),
+  priceAmount: z.number().int().min(0).max(100_000_000).default(0),
+  currency: ZCurrency.default("usd"),
+  visibility: ZVisibility.default("public"),
+  teamId: ZTeamId.optional(),
+  ownerId: ZUserId.optional().meta({ description: "The spell's creator; defaults to the caller" }),
+  artifact: ZArtifactInput,
+  metadata: ZJsonObject.default({}).meta({
+    description: "Free-form; `description` and `inputSchema` (JSON Schema) are shown in listings",
+  }),
+});
+export type PublishInput = z.input<typeof ZPublishInput>;
+export const ZPublishOutput = z.object({
+  ok: z.literal(true),
+  spell: z.object({
+    id: z.string(),
+    slug: ZSlug,
+    runtime: ZRuntime,
+    visibility: ZVisibility,
+    teamId: z.string().nullable(),
+    ownerId: z.string(),
+    price: ZPrice,
+    artifactId: z.string(),
+    wasmSha256: z.string().nullable(),
+  }),
+  /** For api spells: the secret the upstream uses to verify `Spell-Signature`. */
+  signingSecret: z.string().nullable(),
+});
+export type PublishOutput = z.infer<typeof ZPublishOutput>;
+
+export const teamMembersRoute = admin("POST", "/admin/teams/members", "Add or remove a team member");
+export const ZTeamMembersInput = z.object({
+  teamId: ZTeamId,
+  userId: ZUserId,
+  action: z.enum(["add", "remove"]),
+});
+export const ZTeamMembersOutput = z.object({
+  ok: z.literal(true),
+  teamId: z.string(),
+  userId: z.string(),
+  member: z.boolean(),
+});

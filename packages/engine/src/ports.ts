@@ -1,0 +1,201 @@
+import type {
+  AppError,
+  ErrorBody,
+  ExecutionStatus,
+  JsonObject,
+  MeOutput,
+  Price,
+  RuntimeKind,
+  Visibility,
+} from "@spell/contracts";
+
+/**
+ * The engine's ports. The pipeline talks only to these interfaces; the Prisma, Stripe and worker-pool
+ * adapters live in other packages and in-memory ones live in `testing/`.
+ */
+
+export interface UserRecord {
+  id: string;
+  status: "active" | "banned";
+  stripeCustomerId: string | null;
+  hasPaymentMethod: boolean;
+  createdAt: Date;
+}
+
+export interface UserStore {
+  /** The user for a verified `sub`; the row is created the first time that `sub` is seen. */
+  ensureUser(userId: string): Promise<UserRecord>;
+  /** The caller's profile and recent usage for `GET /api/me`. */
+  describe(userId: string, recentLimit: number): Promise<{ user: UserRecord; usage: MeOutput["usage"] }>;
+}
+
+export interface AdminStore {
+  /** Bans a user (creating the row if the user was never seen) and records the reason. */
+  banUser(userId: string, reason: string, bannedBy: string): Promise<void>;
+  unbanUser(userId: string): Promise<void>;
+  setTeamMembership(teamId: string, userId: string, member: boolean): Promise<void>;
+}
+
+export interface ArtifactRecord {
+  id: string;
+  /** The builtin's name, for `builtin` spells. */
+  builtin: string | null;
+  /** The upstream URL, for `api` spells. */
+  apiEndpoint: string | null;
+  /** Hex sha256 of the wasm binary, for `wasm` spells: the compiled-module cache key. */
+  wasmSha256: string | null;
+  metadata: JsonObject;
+}
+
+export interface SpellRecord {
+  id: string;
+  slug: string;
+  runtime: RuntimeKind;
+  config: JsonObject;
+  price: Price;
+  visibility: Visibility;
+  teamId: string | null;
+  createdBy: string;
+  artifact: ArtifactRecord;
+}
+
+export interface SpellLookup {
+  spell: SpellRecord;
+  /** Whether the caller belongs to the spell's team (false when the spell has no team). */
+  callerIsTeamMember: boolean;
+}
+
+/** A validated artifact ready to store; exactly one of the three is set, matching the runtime. */
+export interface PreparedArtifact {
+  builtin: string | null;
+  apiEndpoint: string | null;
+  wasmBinary: Uint8Array | null;
+  wasmSha256: string | null;
+  metadata: JsonObject;
+}
+
+export interface PublishRequest {
+  slug: string;
+  runtime: RuntimeKind;
+  config: JsonObject;
+  price: Price;
+  visibility: Visibility;
+  teamId: string | null;
+  createdBy: string;
+  artifact: PreparedArtifact;
+}
+
+export interface SpellStore {
+  /** The current version of a spell with its artifact, in one read; null when no such slug. */
+  findBySlug(slug: string, callerId: string): Promise<SpellLookup | null>;
+  /** Every spell the caller may run (public, own private, own teams'). */
+  listRunnable(callerId: string): Promise<SpellRecord[]>;
+  /** Creates the spell or replaces its artifact, in one transaction; visible to the next read. */
+  publish(request: PublishRequest): Promise<SpellRecord>;
+  /** The wasm bytes of an artifact (read only on a compiled-module cache miss). */
+  loadWasmBinary(artifactId: string): Promise<Uint8Array>;
+}
+
+/** What a finished execution answers on a replay with the same idempotency key. */
+export type StoredOutcome =
+  | { kind: "succeeded"; output: unknown; billing: BillingSummary; durationMs: number }
+  | { kind: "failed"; error: ErrorBody["error"] };
+
+export interface StoredExecution {
+  id: string;
+  userId: string;
+  spellId: string;
+  requestHash: string;
+  status: ExecutionStatus;
+  outcome: StoredOutcome | null;
+}
+
+export interface NewExecution {
+  id: string;
+  userId: string;
+  spellId: string;
+  slug: string;
+  runtime: RuntimeKind;
+  price: Price;
+  idempotencyKey: string | null;
+  /** sha256 over the slug and the canonical input: a reused key with another request is a conflict. */
+  requestHash: string;
+}
+
+export type BeginResult = { kind: "started" } | { kind: "existing"; execution: StoredExecution };
+
+export interface ExecutionLog {
+  /**
+   * Records a `running` execution before any money moves. With an idempotency key, the (user, key)
+   * uniqueness decides between concurrent duplicates: exactly one caller gets `started`.
+   */
+  begin(execution: NewExecution): Promise<BeginResult>;
+  /** Re-reads an execution (to wait for a concurrent duplicate to finish). */
+  get(executionId: string): Promise<StoredExecution | null>;
+  /** Marks the execution finished, storing what a replay must answer. */
+  finish(executionId: string, outcome: StoredOutcome, finishedAt: Date): Promise<void>;
+  /** Marks the execution as waiting for the customer to complete a payment. */
+  markPendingPayment(executionId: string): Promise<void>;
+  /** A finished free execution without idempotency key, written once after the run. */
+  record(execution: NewExecution, outcome: StoredOutcome, finishedAt: Date): Promise<void>;
+}
+
+export interface BillingSummary {
+  charged: boolean;
+  amount: number;
+  currency: string;
+  billingRecordId: string | null;
+  /** Set when money was taken and given back because the run failed. */
+  refunded?: boolean;
+}
+
+export interface ChargeRequest {
+  executionId: string;
+  user: UserRecord;
+  spell: SpellRecord;
+  price: Price;
+}
+
+/** A successful charge; anything else is thrown as an AppError (402s, 501, 503). */
+export interface Charge {
+  billingRecordId: string;
+  paymentIntentId: string;
+  amount: number;
+  currency: string;
+}
+
+export interface Billing {
+  /** The price the caller would pay for this spell (estimate and execute use the same function). */
+  quote(spell: SpellRecord, user: UserRecord): Price;
+  /** Takes the money before the run. Throws AppError on decline, missing card, needed action. */
+  charge(request: ChargeRequest): Promise<Charge>;
+  /** After the run: keep the money on success, give it back (refund/cancel) on failure. */
+  settle(charge: Charge, outcome: "succeeded" | "failed"): Promise<{ refunded: boolean }>;
+}
+
+export interface RuntimeInvocation {
+  executionId: string;
+  spell: SpellRecord;
+  input: JsonObject;
+}
+
+export interface RuntimeResult {
+  output: unknown;
+  /** Captured diagnostics (for example a wasm guest's stderr), kept in the execution log. */
+  log?: string;
+}
+
+/** One runtime kind. Failures are thrown as AppError with a RUNTIME_* code and details. */
+export interface Runtime {
+  readonly kind: RuntimeKind;
+  run(invocation: RuntimeInvocation): Promise<RuntimeResult>;
+  close?(): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+  /** Monotonic milliseconds, for durations. */
+  monotonicMs(): number;
+}
+
+export type { AppError };
