@@ -167,10 +167,30 @@ export interface Charge {
 export interface Billing {
   /** The price the caller would pay for this spell (estimate and execute use the same function). */
   quote(spell: SpellRecord, user: UserRecord): Price;
-  /** Takes the money before the run. Throws AppError on decline, missing card, needed action. */
+  /** Whether a charge can be attempted for this user without asking them for a card first. */
+  hasPaymentMethod(user: UserRecord): boolean;
+  /**
+   * Takes the money before the run. Throws AppError on decline (BILLING_FAILED), missing card
+   * (PAYMENT_METHOD_REQUIRED), needed customer action (PAYMENT_REQUIRES_ACTION with paymentIntentId
+   * and clientSecret) or no configuration (BILLING_NOT_CONFIGURED).
+   */
   charge(request: ChargeRequest): Promise<Charge>;
-  /** After the run: keep the money on success, give it back (refund/cancel) on failure. */
+  /** After the run: keep the money on success, give it back (refund or cancel) on failure. */
   settle(charge: Charge, outcome: "succeeded" | "failed"): Promise<{ refunded: boolean }>;
+  /** A Checkout (setup mode) URL so the user can save a card. */
+  createCheckoutUrl(user: UserRecord, urls: { successUrl: string; cancelUrl: string }): Promise<string>;
+  /** A billing-portal URL for the user's customer. */
+  createPortalUrl(user: UserRecord, urls: { returnUrl: string }): Promise<string>;
+  /**
+   * After the customer completed a required action: the intent's state, checked to belong to
+   * `user` (FORBIDDEN otherwise, NOT_FOUND when unknown). `charge` is set once it has succeeded.
+   */
+  resumePayment(
+    user: UserRecord,
+    paymentIntentId: string,
+  ): Promise<{ executionId: string; status: "succeeded" | "requires_action" | "failed"; charge: Charge | null }>;
+  /** Publish-time check: throws PRICE_BELOW_MINIMUM when the provider would decline every charge. */
+  assertChargeable(price: Price): void;
 }
 
 export interface RuntimeInvocation {
