@@ -1,0 +1,286 @@
+import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { AppError } from "@spell/contracts";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  decodeJwt,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyOptions,
+  jwtVerify,
+} from "jose";
+import {
+  ASYMMETRIC_ALGORITHMS,
+  type AsymmetricAlgorithm,
+  assertUniqueIssuers,
+  type TrustedIssuerConfig,
+} from "./config.ts";
+
+export const DEFAULT_AUDIENCE = "spell";
+export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
+/** The scope that makes a caller an admin, honoured only from issuers configured with `admin: true`. */
+export const ADMIN_SCOPE = "spell:admin";
+
+export const AUTH_FAILURE_REASONS = [
+  "missing_token",
+  "malformed_token",
+  "unknown_issuer",
+  "algorithm_not_allowed",
+  "bad_signature",
+  "expired",
+  "not_yet_valid",
+  "wrong_audience",
+  "missing_sub",
+  "jwks_unavailable",
+] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+const MESSAGES: Record<AuthFailureReason, string> = {
+  missing_token: "Missing bearer token",
+  malformed_token: "Malformed bearer token",
+  unknown_issuer: "Token issuer is not trusted",
+  algorithm_not_allowed: "Token algorithm is not allowed for its issuer",
+  bad_signature: "Token signature is invalid",
+  expired: "Token has expired",
+  not_yet_valid: "Token is not yet valid",
+  wrong_audience: "Token audience does not match",
+  missing_sub: "Token has no subject",
+  jwks_unavailable: "Issuer signing keys are unavailable",
+};
+
+function unauthorized(reason: AuthFailureReason, cause?: unknown): AppError {
+  // The cause is kept only for key-fetch failures: jose's claim errors carry the decoded payload.
+  return new AppError(
+    "UNAUTHORIZED",
+    MESSAGES[reason],
+    { reason },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+export interface VerifiedCaller {
+  /** The token's `sub`. */
+  userId: string;
+  issuer: string;
+  /** True only for an admin-capable issuer whose token's `scope` contains `spell:admin`. */
+  isAdmin: boolean;
+  scopes: string[];
+}
+
+export interface TokenVerifier {
+  /** Verifies a raw `Authorization` header value; throws `AppError("UNAUTHORIZED", …, { reason })`. */
+  verify(authorization: string | undefined): Promise<VerifiedCaller>;
+}
+
+export interface TokenVerifierOptions {
+  issuers: TrustedIssuerConfig[];
+  /** Expected `aud`; defaults to `spell`. */
+  audience?: string;
+  /** Allowed clock skew for `exp` and `nbf`; defaults to 30 s. */
+  clockToleranceSec?: number;
+  /** Fetch used for `jwksUri` issuers (tests inject one); defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+interface IssuerVerifier {
+  admin: boolean;
+  remote: boolean;
+  verify(token: string): Promise<JWTPayload>;
+}
+
+const RSA_ALGORITHMS: AsymmetricAlgorithm[] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+const EC_ALGORITHM_BY_CURVE: Record<string, AsymmetricAlgorithm> = {
+  "P-256": "ES256",
+  "P-384": "ES384",
+  "P-521": "ES512",
+};
+const NODE_CURVE_BY_ALGORITHM: Partial<Record<AsymmetricAlgorithm, string>> = {
+  ES256: "prime256v1",
+  ES384: "secp384r1",
+  ES512: "secp521r1",
+};
+
+/** A cheap guard against oversized headers; real JWTs are far below this. */
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const BEARER = /^Bearer +([^\s]+) *$/i;
+
+/** The algorithms a JWK may verify: its own `alg` if it pins one, else its key type's family. */
+function algorithmsForJwk(jwk: { kty: string; alg?: string | undefined; crv?: string | undefined }) {
+  if (jwk.alg !== undefined) return [jwk.alg as AsymmetricAlgorithm];
+  if (jwk.kty === "RSA") return RSA_ALGORITHMS;
+  if (jwk.kty === "EC") {
+    const alg = jwk.crv === undefined ? undefined : EC_ALGORITHM_BY_CURVE[jwk.crv];
+    return alg === undefined ? [] : [alg];
+  }
+  if (jwk.kty === "OKP" && jwk.crv === "Ed25519") return ["EdDSA", "Ed25519"] as AsymmetricAlgorithm[];
+  return [];
+}
+
+/** Fails at construction, naming the issuer, when a PEM key's type does not fit its pinned `alg`. */
+function checkPemKey(issuer: string, key: KeyObject, alg: AsymmetricAlgorithm): void {
+  const type = key.asymmetricKeyType;
+  const fits = alg.startsWith("RS")
+    ? type === "rsa"
+    : alg.startsWith("PS")
+      ? type === "rsa" || type === "rsa-pss"
+      : alg.startsWith("ES")
+        ? type === "ec" && key.asymmetricKeyDetails?.namedCurve === NODE_CURVE_BY_ALGORITHM[alg]
+        : type === "ed25519";
+  if (!fits) throw new Error(`trusted issuer "${issuer}": publicKeyPem is not a key for ${alg}`);
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (bits !== undefined && bits < 2048) {
+    throw new Error(`trusted issuer "${issuer}": RSA keys must be at least 2048 bits`);
+  }
+}
+
+function buildIssuer(
+  config: TrustedIssuerConfig,
+  base: Pick<JWTVerifyOptions, "audience" | "clockTolerance" | "requiredClaims">,
+  fetchImpl: typeof fetch | undefined,
+): IssuerVerifier {
+  const admin = config.admin === true;
+  const name = config.issuer;
+
+  if ("secret" in config) {
+    const secret = new TextEncoder().encode(config.secret);
+    const options = { ...base, issuer: name, algorithms: ["HS256"] };
+    return { admin, remote: false, verify: async (t) => (await jwtVerify(t, secret, options)).payload };
+  }
+
+  if ("publicKeyPem" in config) {
+    let key: KeyObject;
+    try {
+      key = createPublicKey(config.publicKeyPem);
+    } catch {
+      throw new Error(`trusted issuer "${name}": publicKeyPem cannot be parsed`);
+    }
+    checkPemKey(name, key, config.alg);
+    const options = { ...base, issuer: name, algorithms: [config.alg] };
+    // jose converts the KeyObject to a CryptoKey on first use and caches it per key.
+    return { admin, remote: false, verify: async (t) => (await jwtVerify(t, key, options)).payload };
+  }
+
+  if ("jwks" in config) {
+    const algorithms = new Set<string>();
+    config.jwks.keys.forEach((jwk, index) => {
+      try {
+        createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
+      } catch {
+        throw new Error(`trusted issuer "${name}": jwks.keys[${index}] is not a valid public key`);
+      }
+      const algs = algorithmsForJwk(jwk);
+      if (algs.length === 0) {
+        throw new Error(`trusted issuer "${name}": jwks.keys[${index}] has an unsupported key type or curve`);
+      }
+      for (const alg of algs) algorithms.add(alg);
+    });
+    const jwks = createLocalJWKSet(config.jwks as JSONWebKeySet);
+    const options = { ...base, issuer: name, algorithms: [...algorithms] };
+    return { admin, remote: false, verify: async (t) => (await jwtVerify(t, jwks, options)).payload };
+  }
+
+  const jwks = createRemoteJWKSet(
+    new URL(config.jwksUri),
+    fetchImpl === undefined ? {} : { [customFetch]: (url, init) => fetchImpl(url, init) },
+  );
+  // The remote set's key types are unknown until fetched, so any asymmetric algorithm is allowed;
+  // jose's JWKS resolver itself never yields a key for HS*.
+  const options = { ...base, issuer: name, algorithms: [...ASYMMETRIC_ALGORITHMS] };
+  return { admin, remote: true, verify: async (t) => (await jwtVerify(t, jwks, options)).payload };
+}
+
+function reasonFor(error: unknown, remote: boolean): AuthFailureReason {
+  if (error instanceof errors.JWTExpired) return "expired";
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case "nbf":
+        return "not_yet_valid";
+      case "aud":
+        return "wrong_audience";
+      case "iss":
+        return "unknown_issuer";
+      case "sub":
+        return "missing_sub";
+      case "exp":
+        return "expired";
+      default:
+        return "malformed_token";
+    }
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return "algorithm_not_allowed";
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "bad_signature";
+  // No key in the issuer's set matches the token's kid/alg: not signed by a trusted key.
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return "bad_signature";
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return "malformed_token";
+  if (error instanceof errors.JOSENotSupported) return "algorithm_not_allowed";
+  // Anything else from a remote set is the fetch (network, non-200, bad JSON, timeout).
+  if (remote) return "jwks_unavailable";
+  return "malformed_token";
+}
+
+function scopesOf(payload: JWTPayload): string[] {
+  const scope = payload.scope;
+  return typeof scope === "string" ? scope.split(/\s+/).filter((s) => s.length > 0) : [];
+}
+
+/**
+ * Builds the bearer-token verifier. Keys are parsed once here (a bad key throws now, naming its
+ * issuer); each `verify` decodes the unverified `iss` to pick the issuer and then runs exactly one
+ * `jwtVerify` with that issuer's pinned algorithms.
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  assertUniqueIssuers(options.issuers);
+  const base = {
+    audience: options.audience ?? DEFAULT_AUDIENCE,
+    clockTolerance: options.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC,
+    requiredClaims: ["exp", "sub"],
+  };
+  // A Map, not an object: `iss` is attacker-chosen and must not reach prototype keys.
+  const issuers = new Map<string, IssuerVerifier>();
+  for (const config of options.issuers) issuers.set(config.issuer, buildIssuer(config, base, options.fetch));
+
+  return {
+    async verify(authorization) {
+      if (
+        authorization === undefined ||
+        authorization.trim() === "" ||
+        /^bearer *$/i.test(authorization.trim())
+      ) {
+        throw unauthorized("missing_token");
+      }
+      const token = BEARER.exec(authorization)?.[1];
+      if (token === undefined || token.length > MAX_TOKEN_LENGTH) throw unauthorized("malformed_token");
+
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        throw unauthorized("malformed_token");
+      }
+      const issuer = typeof iss === "string" ? issuers.get(iss) : undefined;
+      if (typeof iss !== "string" || issuer === undefined) throw unauthorized("unknown_issuer");
+
+      let payload: JWTPayload;
+      try {
+        payload = await issuer.verify(token);
+      } catch (error) {
+        const reason = reasonFor(error, issuer.remote);
+        throw unauthorized(reason, reason === "jwks_unavailable" ? error : undefined);
+      }
+
+      const sub = payload.sub;
+      if (typeof sub !== "string" || sub.length === 0 || sub.length > 255) throw unauthorized("missing_sub");
+      const scopes = scopesOf(payload);
+      return {
+        userId: sub,
+        issuer: iss,
+        isAdmin: issuer.admin && scopes.includes(ADMIN_SCOPE),
+        scopes,
+      };
+    },
+  };
+}
