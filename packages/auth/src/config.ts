@@ -86,7 +86,10 @@ const KIND_SCHEMAS = [
 
 function describeEntry(index: number, entry: unknown): string {
   const issuer =
-    typeof entry === "object" && entry !== null && typeof (entry as { issuer?: unknown }).issuer === "string"
+    typeof entry === "object" &&
+    entry !== null &&
+    typeof (entry as { issuer?: unknown }).issuer === "string" &&
+    (entry as { issuer: string }).issuer !== ""
       ? ` ("${(entry as { issuer: string }).issuer}")`
       : "";
   return `trusted issuer #${index}${issuer}`;

@@ -194,20 +194,12 @@ function buildIssuer(
 function reasonFor(error: unknown, remote: boolean): AuthFailureReason {
   if (error instanceof errors.JWTExpired) return "expired";
   if (error instanceof errors.JWTClaimValidationFailed) {
-    switch (error.claim) {
-      case "nbf":
-        return "not_yet_valid";
-      case "aud":
-        return "wrong_audience";
-      case "iss":
-        return "unknown_issuer";
-      case "sub":
-        return "missing_sub";
-      case "exp":
-        return "expired";
-      default:
-        return "malformed_token";
-    }
+    // A past `exp` is JWTExpired above; here `exp` is missing or not a number.
+    if (error.claim === "nbf" && error.reason === "check_failed") return "not_yet_valid";
+    if (error.claim === "aud") return "wrong_audience";
+    if (error.claim === "iss") return "unknown_issuer";
+    if (error.claim === "sub") return "missing_sub";
+    return "malformed_token";
   }
   if (error instanceof errors.JOSEAlgNotAllowed) return "algorithm_not_allowed";
   if (error instanceof errors.JWSSignatureVerificationFailed) return "bad_signature";
