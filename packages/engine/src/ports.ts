@@ -98,13 +98,20 @@ export interface SpellStore {
 
 /** What a finished execution answers on a replay with the same idempotency key. */
 export type StoredOutcome =
-  | { kind: "succeeded"; output: unknown; billing: BillingSummary; durationMs: number }
+  | {
+      kind: "succeeded";
+      spell: { slug: string; runtime: RuntimeKind };
+      output: unknown;
+      billing: BillingSummary;
+      durationMs: number;
+    }
   | { kind: "failed"; error: ErrorBody["error"] };
 
 export interface StoredExecution {
   id: string;
   userId: string;
   spellId: string;
+  slug: string;
   requestHash: string;
   status: ExecutionStatus;
   outcome: StoredOutcome | null;
@@ -134,8 +141,16 @@ export interface ExecutionLog {
   get(executionId: string): Promise<StoredExecution | null>;
   /** Marks the execution finished, storing what a replay must answer. */
   finish(executionId: string, outcome: StoredOutcome, finishedAt: Date): Promise<void>;
-  /** Marks the execution as waiting for the customer to complete a payment. */
-  markPendingPayment(executionId: string): Promise<void>;
+  /**
+   * Marks the execution as waiting for the customer to complete a payment, keeping the input to run
+   * later and the 402 error that replays answer meanwhile.
+   */
+  markPendingPayment(executionId: string, pending: { input: JsonObject; error: ErrorBody["error"] }): Promise<void>;
+  /**
+   * Atomically moves a `pending_payment` execution to `running` and returns its stored input; null
+   * when it is not pending (already claimed by a concurrent confirmation, finished, or unknown).
+   */
+  claimPendingPayment(executionId: string): Promise<{ input: JsonObject } | null>;
   /** A finished free execution without idempotency key, written once after the run. */
   record(execution: NewExecution, outcome: StoredOutcome, finishedAt: Date): Promise<void>;
 }

@@ -1,0 +1,317 @@
+import { createHash, randomUUID } from "node:crypto";
+import { AppError, type JsonObject, type MeOutput, type Price } from "@spell/contracts";
+import type { Authenticate, EngineDeps } from "../engine-types.ts";
+import type {
+  AdminStore,
+  Billing,
+  Charge,
+  ExecutionLog,
+  NewExecution,
+  PublishRequest,
+  Runtime,
+  SpellRecord,
+  SpellStore,
+  StoredExecution,
+  UserRecord,
+  UserStore,
+} from "../ports.ts";
+
+/**
+ * In-memory adapters of every port, for the engine's own tests and for packages that need a working
+ * engine without Postgres. `calls` records the order in which ports were used.
+ */
+export function createMemoryPorts() {
+  const calls: string[] = [];
+  const users = new Map<string, UserRecord>();
+  const spells = new Map<string, SpellRecord>();
+  const wasm = new Map<string, Uint8Array>();
+  const teams = new Set<string>();
+  const executions = new Map<string, StoredExecution & { input?: JsonObject }>();
+  const keys = new Map<string, string>();
+
+  const userStore: UserStore = {
+    async ensureUser(userId) {
+      calls.push("users.ensureUser");
+      let user = users.get(userId);
+      if (!user) {
+        user = { id: userId, status: "active", stripeCustomerId: null, hasPaymentMethod: false, createdAt: new Date() };
+        users.set(userId, user);
+      }
+      return { ...user };
+    },
+    async describe(userId, recentLimit) {
+      const user = users.get(userId);
+      if (!user) throw new AppError("NOT_FOUND", "no user");
+      const mine = [...executions.values()].filter((execution) => execution.userId === userId);
+      const usage: MeOutput["usage"] = {
+        totalExecutions: mine.length,
+        totalCharged: [],
+        recent: mine.slice(-recentLimit).map((execution) => ({
+          executionId: execution.id,
+          slug: execution.slug,
+          runtime: "builtin",
+          status: execution.status,
+          errorCode: execution.outcome?.kind === "failed" ? execution.outcome.error.code : null,
+          amount: 0,
+          currency: "usd",
+          durationMs: execution.outcome?.kind === "succeeded" ? execution.outcome.durationMs : null,
+          createdAt: new Date().toISOString(),
+        })),
+      };
+      return { user: { ...user }, usage };
+    },
+  };
+
+  const adminStore: AdminStore = {
+    async banUser(userId) {
+      calls.push("admin.banUser");
+      const user = await userStore.ensureUser(userId);
+      users.set(userId, { ...user, status: "banned" });
+    },
+    async unbanUser(userId) {
+      const user = users.get(userId);
+      if (user) users.set(userId, { ...user, status: "active" });
+    },
+    async setTeamMembership(teamId, userId, member) {
+      if (member) teams.add(`${teamId}\n${userId}`);
+      else teams.delete(`${teamId}\n${userId}`);
+    },
+  };
+
+  const spellStore: SpellStore = {
+    async findBySlug(slug, callerId) {
+      calls.push("spells.findBySlug");
+      const spell = spells.get(slug);
+      if (!spell) return null;
+      return { spell, callerIsTeamMember: spell.teamId !== null && teams.has(`${spell.teamId}\n${callerId}`) };
+    },
+    async listRunnable(callerId) {
+      return [...spells.values()].filter(
+        (spell) =>
+          spell.visibility === "public" ||
+          (spell.visibility === "private" && spell.createdBy === callerId) ||
+          (spell.visibility === "team" && teams.has(`${spell.teamId}\n${callerId}`)),
+      );
+    },
+    async publish(request: PublishRequest) {
+      const existing = spells.get(request.slug);
+      const artifactId = randomUUID();
+      if (request.artifact.wasmBinary) wasm.set(artifactId, request.artifact.wasmBinary);
+      const spell: SpellRecord = {
+        id: existing?.id ?? randomUUID(),
+        slug: request.slug,
+        runtime: request.runtime,
+        config: request.config,
+        price: request.price,
+        visibility: request.visibility,
+        teamId: request.teamId,
+        createdBy: request.createdBy,
+        artifact: {
+          id: artifactId,
+          builtin: request.artifact.builtin,
+          apiEndpoint: request.artifact.apiEndpoint,
+          wasmSha256: request.artifact.wasmSha256,
+          metadata: request.artifact.metadata,
+        },
+      };
+      spells.set(request.slug, spell);
+      return spell;
+    },
+    async loadWasmBinary(artifactId) {
+      const binary = wasm.get(artifactId);
+      if (!binary) throw new AppError("NOT_FOUND", "no artifact");
+      return binary;
+    },
+  };
+
+  const executionLog: ExecutionLog = {
+    async begin(execution: NewExecution) {
+      calls.push("executions.begin");
+      if (execution.idempotencyKey !== null) {
+        const existingId = keys.get(`${execution.userId}\n${execution.idempotencyKey}`);
+        const existing = existingId ? executions.get(existingId) : undefined;
+        if (existing) return { kind: "existing", execution: { ...existing } };
+        keys.set(`${execution.userId}\n${execution.idempotencyKey}`, execution.id);
+      }
+      executions.set(execution.id, {
+        id: execution.id,
+        userId: execution.userId,
+        spellId: execution.spellId,
+        slug: execution.slug,
+        requestHash: execution.requestHash,
+        status: "running",
+        outcome: null,
+      });
+      return { kind: "started" };
+    },
+    async get(executionId) {
+      const execution = executions.get(executionId);
+      return execution ? { ...execution } : null;
+    },
+    async finish(executionId, outcome) {
+      calls.push("executions.finish");
+      const execution = executions.get(executionId);
+      if (execution) {
+        execution.status = outcome.kind;
+        execution.outcome = outcome;
+      }
+    },
+    async markPendingPayment(executionId, pending) {
+      calls.push("executions.markPendingPayment");
+      const execution = executions.get(executionId);
+      if (execution) {
+        execution.status = "pending_payment";
+        execution.outcome = { kind: "failed", error: pending.error };
+        execution.input = pending.input;
+      }
+    },
+    async claimPendingPayment(executionId) {
+      const execution = executions.get(executionId);
+      if (!execution || execution.status !== "pending_payment" || !execution.input) return null;
+      execution.status = "running";
+      return { input: execution.input };
+    },
+    async record(execution, outcome) {
+      calls.push("executions.record");
+      executions.set(execution.id, {
+        id: execution.id,
+        userId: execution.userId,
+        spellId: execution.spellId,
+        slug: execution.slug,
+        requestHash: execution.requestHash,
+        status: outcome.kind,
+        outcome,
+      });
+    },
+  };
+
+  return {
+    calls,
+    users,
+    spells,
+    executions,
+    userStore,
+    adminStore,
+    spellStore,
+    executionLog,
+    /** Inserts or replaces a spell directly (tests don't need the publish path for setup). */
+    putSpell(spell: Partial<SpellRecord> & { slug: string }): SpellRecord {
+      const record: SpellRecord = {
+        id: spell.id ?? randomUUID(),
+        runtime: "builtin",
+        config: {},
+        price: { amount: 0, currency: "usd" },
+        visibility: "public",
+        teamId: null,
+        createdBy: "owner",
+        artifact: { id: randomUUID(), builtin: "echo", apiEndpoint: null, wasmSha256: null, metadata: {} },
+        ...spell,
+      };
+      spells.set(record.slug, record);
+      return record;
+    },
+  };
+}
+
+export type MemoryPorts = ReturnType<typeof createMemoryPorts>;
+
+/** A fake billing port that records charges and settlements; `failWith` makes the next charge throw. */
+export function createRecordingBilling(calls: string[] = []) {
+  const charges: Charge[] = [];
+  const settlements: { charge: Charge; outcome: "succeeded" | "failed" }[] = [];
+  let failure: AppError | null = null;
+  const billing: Billing = {
+    quote: (spell) => spell.price,
+    hasPaymentMethod: (user) => user.hasPaymentMethod,
+    async charge(request) {
+      calls.push("billing.charge");
+      if (failure) {
+        const error = failure;
+        failure = null;
+        throw error;
+      }
+      const charge: Charge = {
+        billingRecordId: randomUUID(),
+        paymentIntentId: `pi_${createHash("sha256").update(request.executionId).digest("hex").slice(0, 24)}`,
+        amount: request.price.amount,
+        currency: request.price.currency,
+      };
+      charges.push(charge);
+      return charge;
+    },
+    async settle(charge, outcome) {
+      calls.push(`billing.settle:${outcome}`);
+      settlements.push({ charge, outcome });
+      return { refunded: outcome === "failed" };
+    },
+    async createCheckoutUrl() {
+      return "https://checkout.example/session";
+    },
+    async createPortalUrl() {
+      return "https://portal.example/session";
+    },
+    async resumePayment() {
+      throw new AppError("NOT_FOUND", "no such payment");
+    },
+    assertChargeable(price: Price) {
+      if (price.amount > 0 && price.amount < 50) {
+        throw new AppError("PRICE_BELOW_MINIMUM", "below minimum", { minimum: 50 });
+      }
+    },
+  };
+  return {
+    billing,
+    charges,
+    settlements,
+    failNextChargeWith(error: AppError) {
+      failure = error;
+    },
+  };
+}
+
+/** A runtime that records its invocations and answers with `respond`. */
+export function createRecordingRuntime(
+  kind: Runtime["kind"],
+  respond: (input: JsonObject) => unknown = (input) => input,
+  calls: string[] = [],
+) {
+  const invocations: JsonObject[] = [];
+  const runtime: Runtime = {
+    kind,
+    async run(invocation) {
+      calls.push(`runtime.${kind}`);
+      invocations.push(invocation.input);
+      return { output: await respond(invocation.input) };
+    },
+  };
+  return { runtime, invocations };
+}
+
+/** Tokens are plain `Bearer <userId>` (prefix `admin:` for admins) in these tests. */
+export const fakeAuthenticate =
+  (calls: string[] = []): Authenticate =>
+  async (authorization) => {
+    calls.push("auth.verify");
+    const token = authorization?.replace(/^Bearer\s+/i, "");
+    if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token", { reason: "missing_token" });
+    if (token === "forged") throw new AppError("UNAUTHORIZED", "Bad signature", { reason: "bad_signature" });
+    const isAdmin = token.startsWith("admin:");
+    return { userId: isAdmin ? token.slice("admin:".length) : token, isAdmin };
+  };
+
+export function createMemoryEngineDeps(overrides: Partial<EngineDeps> = {}) {
+  const ports = createMemoryPorts();
+  const billing = createRecordingBilling(ports.calls);
+  const deps: EngineDeps = {
+    authenticate: fakeAuthenticate(ports.calls),
+    users: ports.userStore,
+    admin: ports.adminStore,
+    spells: ports.spellStore,
+    executions: ports.executionLog,
+    billing: billing.billing,
+    runtimes: [],
+    duplicateWaitMs: 2_000,
+    ...overrides,
+  };
+  return { deps, ports, billing };
+}
