@@ -1,1 +1,23 @@
-export {};
+export {
+  type BanResult,
+  type CheckoutUrlInput,
+  type ConfirmIntentInput,
+  createSpellClient,
+  type EstimateResult,
+  type ExecuteInput,
+  type ExecuteResult,
+  type ListSpellsResult,
+  type MeResult,
+  type PortalUrlInput,
+  PROCEDURES,
+  type PublishResult,
+  type PublishSpellInput,
+  type SpellClient,
+  type SpellClientOptions,
+  type SpellFetch,
+  type SpellSummary,
+  type TeamMembersInput,
+  type TeamMembersResult,
+  type UrlResult,
+} from "./client.ts";
+export { isSpellError, SpellError, toSpellError } from "./errors.ts";

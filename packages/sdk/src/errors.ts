@@ -1,0 +1,118 @@
+import { ERROR_CODES, ERROR_STATUS, type ErrorCode, type ErrorDetails } from "@spell/contracts";
+import { TRPCClientError } from "@trpc/client";
+
+const KNOWN_CODES = new Set<string>(ERROR_CODES);
+
+function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && KNOWN_CODES.has(value);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Every failure of a Spell call: a stable `code` from the contracts' table, the HTTP `status` and the
+ * server's `details`. `status` is 0 when no response arrived (`details.network` is then true).
+ */
+export class SpellError extends Error {
+  override readonly name = "SpellError";
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetails;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { status?: number; details?: ErrorDetails; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? ERROR_STATUS[code];
+    this.details = options.details ?? {};
+  }
+
+  /** True when the server was never reached or its answer was unreadable. */
+  get isNetworkError(): boolean {
+    return this.details.network === true;
+  }
+}
+
+export function isSpellError(value: unknown): value is SpellError {
+  return value instanceof SpellError;
+}
+
+/**
+ * tRPC's own codes, for answers that did not go through the API's error formatter (a proxy, an older
+ * server). The API normally puts our code in `error.data.code`, so this is only a fallback.
+ */
+const TRPC_CODE_FALLBACK: Record<string, ErrorCode> = {
+  PARSE_ERROR: "MALFORMED_JSON",
+  BAD_REQUEST: "VALIDATION_ERROR",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  METHOD_NOT_SUPPORTED: "METHOD_NOT_ALLOWED",
+  CONFLICT: "IDEMPOTENCY_CONFLICT",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  NOT_IMPLEMENTED: "BILLING_NOT_CONFIGURED",
+  BAD_GATEWAY: "RUNTIME_ERROR",
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  GATEWAY_TIMEOUT: "RUNTIME_TIMEOUT",
+};
+
+function responseStatus(meta: Record<string, unknown> | undefined): number | undefined {
+  const response = meta?.response;
+  if (isRecord(response) && typeof response.status === "number") return response.status;
+  return undefined;
+}
+
+function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return "UNAUTHORIZED";
+  if (status === 403) return "FORBIDDEN";
+  if (status === 404) return "NOT_FOUND";
+  if (status === 413) return "PAYLOAD_TOO_LARGE";
+  if (status === 503 || status === 502 || status === 504) return "SERVICE_UNAVAILABLE";
+  return "INTERNAL_ERROR";
+}
+
+/** Turns whatever a tRPC call threw into a SpellError; a SpellError passes through unchanged. */
+export function toSpellError(error: unknown): SpellError {
+  if (error instanceof SpellError) return error;
+  if (!(error instanceof TRPCClientError)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new SpellError("INTERNAL_ERROR", message, { status: 0, cause: error });
+  }
+
+  const data: unknown = error.data;
+  if (isRecord(data)) {
+    const details = isRecord(data.details) ? data.details : {};
+    const httpStatus = typeof data.httpStatus === "number" ? data.httpStatus : undefined;
+    const code = isErrorCode(data.code)
+      ? data.code
+      : (TRPC_CODE_FALLBACK[String(data.code)] ?? codeForStatus(httpStatus ?? 500));
+    return new SpellError(code, error.message, {
+      status: httpStatus ?? ERROR_STATUS[code],
+      details,
+      cause: error,
+    });
+  }
+
+  if (error.cause instanceof SpellError) return error.cause;
+  // No error shape: the request never got a tRPC answer (connection refused, DNS, a non-JSON page).
+  const status = responseStatus(error.meta);
+  const reason = error.cause?.message ?? error.message;
+  if (status === undefined) {
+    return new SpellError("SERVICE_UNAVAILABLE", `Spell API unreachable: ${reason}`, {
+      status: 0,
+      details: { network: true, reason },
+      cause: error,
+    });
+  }
+  return new SpellError(codeForStatus(status), `Unexpected answer from the Spell API (HTTP ${status})`, {
+    status,
+    details: { network: true, reason },
+    cause: error,
+  });
+}
