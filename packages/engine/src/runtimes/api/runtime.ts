@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { AppError, type JsonObject } from "@spell/contracts";
 import { Agent, request } from "undici";
 import type { Runtime, RuntimeInvocation, RuntimeResult, SpellRecord } from "../../ports.ts";
@@ -58,6 +59,15 @@ function findCause<T extends Error>(error: unknown, type: new (...args: never[])
     current = current.cause;
   }
   return undefined;
+}
+
+/**
+ * Drops a response body unread. undici's body emits an AbortError when destroyed; without a listener
+ * that would be an uncaught exception that takes the process down.
+ */
+function discard(stream: Readable): void {
+  stream.on("error", () => {});
+  stream.destroy();
 }
 
 export function createApiRuntime(options: ApiRuntimeOptions): Runtime & { close(): Promise<void> } {
@@ -193,7 +203,7 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime & { close(
 
       const { statusCode, body: stream } = response;
       if (statusCode < 200 || statusCode > 299) {
-        stream.destroy();
+        discard(stream);
         const reason = statusCode >= 300 && statusCode < 400 ? "redirect_not_followed" : "upstream_status";
         throw runtimeError(`The upstream answered HTTP ${statusCode}`, {
           reason,
@@ -208,7 +218,7 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime & { close(
         });
       const declared = Number(response.headers["content-length"]);
       if (Number.isFinite(declared) && declared > maxBytes) {
-        stream.destroy();
+        discard(stream);
         throw tooLarge();
       }
 
@@ -218,7 +228,7 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime & { close(
         for await (const chunk of stream) {
           received += (chunk as Buffer).length;
           if (received > maxBytes) {
-            stream.destroy();
+            discard(stream);
             throw tooLarge();
           }
           chunks.push(chunk as Buffer);
