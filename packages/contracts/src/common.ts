@@ -9,9 +9,7 @@ export const ZVisibility = z.enum(VISIBILITIES);
 export type Visibility = z.infer<typeof ZVisibility>;
 
 /** ISO 4217, lowercase as Stripe writes it. */
-export const ZCurrency = z
-  .string()
-  .regex(/^[a-z]{3}$/, "a three-letter lowercase ISO 4217 code, e.g. usd");
+export const ZCurrency = z.string().regex(/^[a-z]{3}$/, "a three-letter lowercase ISO 4217 code, e.g. usd");
 
 /** An amount in the currency's minor unit (cents for usd, yen for jpy). */
 export const ZPrice = z.object({ amount: z.number().int().min(0), currency: ZCurrency });

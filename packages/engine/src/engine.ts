@@ -152,7 +152,12 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     if (charge) await deps.billing.settle(charge, "succeeded");
     const billing: BillingSummary = charge
-      ? { charged: true, amount: charge.amount, currency: charge.currency, billingRecordId: charge.billingRecordId }
+      ? {
+          charged: true,
+          amount: charge.amount,
+          currency: charge.currency,
+          billingRecordId: charge.billingRecordId,
+        }
       : freeSummary(execution.price);
     const durationMs = Math.max(0, Math.round(clock.monotonicMs() - args.startedAt));
     const result: ExecuteOutput = {
@@ -224,7 +229,10 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       return { builtin: artifact.builtin, apiEndpoint: null, wasmBinary: null, wasmSha256: null };
     }
-    if ((runtime === "api" && "apiEndpoint" in artifact) || (runtime === "wasm" && "wasmBase64" in artifact)) {
+    if (
+      (runtime === "api" && "apiEndpoint" in artifact) ||
+      (runtime === "wasm" && "wasmBase64" in artifact)
+    ) {
       const prepare = deps.preparers?.[runtime];
       if (!prepare) {
         throw new AppError("ARTIFACT_INVALID", `The ${runtime} runtime is not enabled on this server`, {
@@ -269,24 +277,26 @@ export function createEngine(deps: EngineDeps): Engine {
       return {
         ok: true,
         spells: spells.map((spell) => {
-            const metadata = spell.artifact.metadata;
-            const builtin = spell.artifact.builtin ? builtins.get(spell.artifact.builtin) : undefined;
-            const declared = metadata.inputSchema;
-            return {
-              slug: spell.slug,
-              runtime: spell.runtime,
-              price: deps.billing.quote(spell, session.user),
-              visibility: spell.visibility,
-              description:
-                typeof metadata.description === "string" ? metadata.description : (builtin?.description ?? null),
-              inputSchema:
-                declared && typeof declared === "object" && !Array.isArray(declared)
-                  ? (declared as Record<string, unknown>)
-                  : builtin
-                    ? builtinInputJsonSchema(builtin)
-                    : null,
-            };
-          }),
+          const metadata = spell.artifact.metadata;
+          const builtin = spell.artifact.builtin ? builtins.get(spell.artifact.builtin) : undefined;
+          const declared = metadata.inputSchema;
+          return {
+            slug: spell.slug,
+            runtime: spell.runtime,
+            price: deps.billing.quote(spell, session.user),
+            visibility: spell.visibility,
+            description:
+              typeof metadata.description === "string"
+                ? metadata.description
+                : (builtin?.description ?? null),
+            inputSchema:
+              declared && typeof declared === "object" && !Array.isArray(declared)
+                ? (declared as Record<string, unknown>)
+                : builtin
+                  ? builtinInputJsonSchema(builtin)
+                  : null,
+          };
+        }),
       };
     },
 
@@ -393,7 +403,8 @@ export function createEngine(deps: EngineDeps): Engine {
       // Another confirmation got here first: answer as it does, never run twice.
       if (!claimed) return answerExisting(existing, existing.requestHash);
       const lookup = await deps.spells.findBySlug(existing.slug, session.user.id);
-      if (!lookup) throw new AppError("SPELL_NOT_FOUND", `No spell ${existing.slug}`, { spell: existing.slug });
+      if (!lookup)
+        throw new AppError("SPELL_NOT_FOUND", `No spell ${existing.slug}`, { spell: existing.slug });
       const price = { amount: resumed.charge.amount, currency: resumed.charge.currency };
       return runAndRecord({
         execution: {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ZCurrency, ZJsonObject, ZPrice, ZRuntime, ZVisibility, type RouteContract } from "../common.ts";
+import { type RouteContract, ZCurrency, ZJsonObject, ZPrice, ZRuntime, ZVisibility } from "../common.ts";
 import { ZSlug } from "../slug.ts";
 
 export const ZIdempotencyKey = z

@@ -34,7 +34,13 @@ export function createMemoryPorts() {
       calls.push("users.ensureUser");
       let user = users.get(userId);
       if (!user) {
-        user = { id: userId, status: "active", stripeCustomerId: null, hasPaymentMethod: false, createdAt: new Date() };
+        user = {
+          id: userId,
+          status: "active",
+          stripeCustomerId: null,
+          hasPaymentMethod: false,
+          createdAt: new Date(),
+        };
         users.set(userId, user);
       }
       return { ...user };
@@ -83,7 +89,10 @@ export function createMemoryPorts() {
       calls.push("spells.findBySlug");
       const spell = spells.get(slug);
       if (!spell) return null;
-      return { spell, callerIsTeamMember: spell.teamId !== null && teams.has(`${spell.teamId}\n${callerId}`) };
+      return {
+        spell,
+        callerIsTeamMember: spell.teamId !== null && teams.has(`${spell.teamId}\n${callerId}`),
+      };
     },
     async listRunnable(callerId) {
       return [...spells.values()].filter(
