@@ -1,1 +1,2 @@
-export {};
+export { type AppRouter, appRouter } from "./routers/index.ts";
+export type { Context, SpellErrorData } from "./trpc.ts";

@@ -1,0 +1,174 @@
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseTrustedIssuers, type TrustedIssuerConfig } from "@spell/auth";
+import { z } from "zod";
+
+/** The repository root: `.spell/` (embedded database, dev issuer key) lives there by default. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalPositiveInt = z.preprocess(
+  (value) => (value === undefined || value === "" ? undefined : value),
+  z.coerce.number().int().positive().optional(),
+);
+
+/** A JSON value held in one variable; the error names the variable and never echoes the value. */
+function jsonOf<T extends z.ZodType>(name: string, schema: T) {
+  return optionalString.transform((text, ctx): z.output<T> | undefined => {
+    if (text === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `${name} is not valid JSON` });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      ctx.addIssue({ code: "custom", message: `${name}: ${z.prettifyError(parsed.error)}` });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+}
+
+const ZTrustedIssuers = optionalString.transform((text, ctx): TrustedIssuerConfig[] => {
+  if (text === undefined) return [];
+  try {
+    return parseTrustedIssuers(text);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: `SPELL_TRUSTED_ISSUERS: ${(error as Error).message}` });
+    return z.NEVER;
+  }
+});
+
+const commaList = optionalString.transform((text) =>
+  text === undefined
+    ? []
+    : text
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item !== ""),
+);
+
+const ZEnvSource = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
+  HOST: optionalString.transform((value) => value ?? "127.0.0.1"),
+  DATABASE_URL: optionalString,
+  SPELL_DATA_DIR: optionalString,
+  SPELL_TRUSTED_ISSUERS: ZTrustedIssuers,
+  SPELL_JWT_AUDIENCE: optionalString.transform((value) => value ?? "spell"),
+  SPELL_BODY_LIMIT: positiveInt(DEFAULT_BODY_LIMIT),
+  SPELL_API_ALLOWED_HOSTS: commaList,
+  SPELL_API_SECRETS: jsonOf("SPELL_API_SECRETS", z.record(z.string(), z.string())),
+  SPELL_SIGNING_KEY: optionalString,
+  SPELL_WASM_MEMORY_MB: optionalPositiveInt,
+  SPELL_WASM_TIMEOUT_MS: optionalPositiveInt,
+  SPELL_WASM_OUTPUT_BYTES: optionalPositiveInt,
+  SPELL_WASM_WORKERS: optionalPositiveInt,
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_WEBHOOK_SECRET: optionalString,
+  STRIPE_API_BASE: optionalString,
+  SPELL_BILLING_RETURN_ORIGINS: commaList,
+  SPELL_PUBLIC_URL: optionalString,
+});
+
+export type EnvSource = Record<string, string | undefined>;
+
+export interface Env {
+  nodeEnv: "development" | "test" | "production";
+  production: boolean;
+  port: number;
+  host: string;
+  /** Unset: an embedded Postgres under `dataDir/db` (never in production). */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  trustedIssuers: TrustedIssuerConfig[];
+  /** Outside production the dev issuer from `dataDir` is trusted too. */
+  trustDevIssuer: boolean;
+  jwtAudience: string;
+  bodyLimit: number;
+  api: { allowedHosts: string[]; secrets: Record<string, string>; signingKey: string | undefined };
+  wasm: {
+    memoryMb: number | undefined;
+    timeoutMs: number | undefined;
+    outputBytes: number | undefined;
+    workers: number | undefined;
+  };
+  stripe: { secretKey: string | undefined; webhookSecret: string | undefined; apiBase: string | undefined };
+  billingReturnOrigins: string[];
+  publicUrl: string | undefined;
+}
+
+export class EnvError extends Error {
+  override readonly name = "EnvError";
+}
+
+/**
+ * Reads the configuration once. In production, anything the server cannot safely default is listed
+ * in one error instead of failing later on the first request.
+ */
+export function parseEnv(source: EnvSource = process.env): Env {
+  const parsed = ZEnvSource.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) =>
+      issue.code === "custom" ? issue.message : `${issue.path.join(".")}: ${issue.message}`,
+    );
+    throw new EnvError(`Invalid configuration:\n  - ${lines.join("\n  - ")}`);
+  }
+  const raw = parsed.data;
+  const production = raw.NODE_ENV === "production";
+
+  if (production) {
+    const missing: string[] = [];
+    if (raw.SPELL_TRUSTED_ISSUERS.length === 0) missing.push("SPELL_TRUSTED_ISSUERS (at least one issuer)");
+    if (raw.DATABASE_URL === undefined) missing.push("DATABASE_URL");
+    if (raw.SPELL_SIGNING_KEY === undefined) missing.push("SPELL_SIGNING_KEY");
+    if (missing.length > 0) {
+      throw new EnvError(
+        `Missing configuration for NODE_ENV=production:\n  - ${missing.join("\n  - ")}\n` +
+          "The development issuer and the embedded database are never used in production.",
+      );
+    }
+  }
+
+  return {
+    nodeEnv: raw.NODE_ENV,
+    production,
+    port: raw.PORT,
+    host: raw.HOST,
+    databaseUrl: raw.DATABASE_URL,
+    dataDir: raw.SPELL_DATA_DIR === undefined ? join(REPO_ROOT, ".spell") : resolve(raw.SPELL_DATA_DIR),
+    trustedIssuers: raw.SPELL_TRUSTED_ISSUERS,
+    trustDevIssuer: !production,
+    jwtAudience: raw.SPELL_JWT_AUDIENCE,
+    bodyLimit: raw.SPELL_BODY_LIMIT,
+    api: {
+      allowedHosts: raw.SPELL_API_ALLOWED_HOSTS,
+      secrets: raw.SPELL_API_SECRETS ?? {},
+      signingKey: raw.SPELL_SIGNING_KEY,
+    },
+    wasm: {
+      memoryMb: raw.SPELL_WASM_MEMORY_MB,
+      timeoutMs: raw.SPELL_WASM_TIMEOUT_MS,
+      outputBytes: raw.SPELL_WASM_OUTPUT_BYTES,
+      workers: raw.SPELL_WASM_WORKERS,
+    },
+    stripe: {
+      secretKey: raw.STRIPE_SECRET_KEY,
+      webhookSecret: raw.STRIPE_WEBHOOK_SECRET,
+      apiBase: raw.STRIPE_API_BASE,
+    },
+    billingReturnOrigins: raw.SPELL_BILLING_RETURN_ORIGINS,
+    publicUrl: raw.SPELL_PUBLIC_URL,
+  };
+}

@@ -1,0 +1,32 @@
+import { executeRoute, ZExecuteInput, ZExecuteOutput } from "@spell/contracts";
+import { headerIdempotencyKey, publicProcedure, routeMeta } from "../../trpc.ts";
+
+/**
+ * Built on the public procedure on purpose: the token check is the first step of the engine's
+ * pipeline, so this route does exactly one thing per request and the hot path stays short.
+ */
+export const executeProcedure = publicProcedure
+  .meta(
+    routeMeta(executeRoute, [
+      "USER_BANNED",
+      "VISIBILITY_DENIED",
+      "SPELL_NOT_FOUND",
+      "IDEMPOTENCY_CONFLICT",
+      "PAYMENT_METHOD_REQUIRED",
+      "BILLING_FAILED",
+      "PAYMENT_REQUIRES_ACTION",
+      "BILLING_NOT_CONFIGURED",
+      "RUNTIME_ERROR",
+      "RUNTIME_MEMORY_LIMIT",
+      "RUNTIME_OUTPUT_LIMIT",
+      "RUNTIME_TIMEOUT",
+    ]),
+  )
+  .input(ZExecuteInput)
+  .output(ZExecuteOutput)
+  .mutation(({ ctx, input }) =>
+    ctx.engine.executeSpell(ctx.authorization, {
+      ...input,
+      idempotencyKey: input.idempotencyKey ?? headerIdempotencyKey(ctx),
+    }),
+  );
