@@ -162,7 +162,14 @@ export function createGuardedConnector(options: {
   return (connectOptions, callback) => {
     const port = Number(connectOptions.port) || (connectOptions.protocol === "https:" ? 443 : 80);
     resolveCheckedAddress(connectOptions.hostname, port, options.allowlist, lookup).then(
-      (address) => connect({ ...connectOptions, hostname: address }, callback),
+      (address) => {
+        try {
+          connect({ ...connectOptions, hostname: address }, callback);
+        } catch (error) {
+          // Thrown synchronously (bad options): without this the request would hang until its deadline.
+          callback(error instanceof Error ? error : new Error(String(error)), null);
+        }
+      },
       (error: Error) => callback(error, null),
     );
   };

@@ -14,6 +14,8 @@ export interface SeenRequest {
 export interface TestUpstream {
   port: number;
   seen: SeenRequest[];
+  /** TCP connections accepted, whether or not a request followed. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -36,10 +38,15 @@ export async function startUpstream(
       handler(request, res);
     });
   });
+  let connections = 0;
+  server.on("connection", () => {
+    connections++;
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as AddressInfo).port,
     seen,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
