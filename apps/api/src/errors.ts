@@ -89,7 +89,11 @@ export const consoleLogger: Logger = {
   },
 };
 
-/** Only failures of ours (5xx) are logged as errors; 4xx are the caller's and are answered, not logged. */
+/**
+ * Only failures on our side (5xx) are logged as errors; 4xx are the caller's and are answered, not
+ * logged. BILLING_NOT_CONFIGURED (501) is a deliberate answer of a server without billing, not a failure.
+ */
 export function logIfServerError(logger: Logger, error: AppError, where: string): void {
-  if (error.status >= 500) logger.error(`${where}: ${error.code} ${error.message}`, error.cause ?? error);
+  if (error.status >= 500 && error.code !== "BILLING_NOT_CONFIGURED")
+    logger.error(`${where}: ${error.code} ${error.message}`, error.cause ?? error);
 }

@@ -1,0 +1,91 @@
+import { AppError } from "@spell/contracts";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Logger } from "../errors.ts";
+import { logIfServerError } from "../errors.ts";
+
+export function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
+  res.status(error.status).set(headers).json(error.toBody());
+}
+
+/**
+ * POST bodies are JSON, nothing else, on both transports. The content type is normalised to bare
+ * `application/json` because trpc-to-openapi silently drops a body whose header carries a charset;
+ * tRPC would otherwise also accept form data and octet streams.
+ */
+export const requireJsonBody: RequestHandler = (req, res, next) => {
+  if (req.method !== "POST") return next();
+  const header = req.headers["content-type"];
+  const [type = "", ...params] = (header ?? "").split(";");
+  const charset = params
+    .map((param) => param.trim().toLowerCase())
+    .find((param) => param.startsWith("charset="))
+    ?.slice("charset=".length)
+    .replace(/"/g, "");
+  if (type.trim().toLowerCase() !== "application/json" || (charset !== undefined && charset !== "utf-8")) {
+    return sendError(
+      res,
+      new AppError("UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json (UTF-8)", {
+        contentType: header ?? null,
+      }),
+    );
+  }
+  req.headers["content-type"] = "application/json";
+  next();
+};
+
+/**
+ * Answers 404 and 405 for REST paths before trpc-to-openapi sees them, from the paths and methods
+ * the router declares (all static), so unknown routes get our error body.
+ */
+export function restRouteGuard(routes: Array<{ method: string; path: string }>): RequestHandler {
+  const methodsByPath = new Map<string, Set<string>>();
+  for (const { method, path } of routes) {
+    const methods = methodsByPath.get(path) ?? new Set<string>();
+    methods.add(method.toUpperCase());
+    methodsByPath.set(path, methods);
+  }
+  return (req, res, next) => {
+    const path = req.path.length > 1 && req.path.endsWith("/") ? req.path.slice(0, -1) : req.path;
+    const methods = methodsByPath.get(path);
+    if (methods === undefined) return sendError(res, notFound(req));
+    if (methods.has(req.method) || (req.method === "HEAD" && methods.has("GET"))) return next();
+    const allow = [...methods].join(", ");
+    sendError(
+      res,
+      new AppError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on this route`, {
+        allow: [...methods],
+      }),
+      { Allow: allow },
+    );
+  };
+}
+
+export function notFound(req: Request): AppError {
+  return new AppError("NOT_FOUND", "No such route", {
+    method: req.method,
+    path: req.originalUrl.split("?")[0],
+  });
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => sendError(res, notFound(req));
+
+/** The last word on anything thrown outside the routers: our JSON body, never Express's HTML page. */
+export function errorHandler(logger: Logger) {
+  return (error: unknown, req: Request, res: Response, next: NextFunction): void => {
+    if (res.headersSent) return next(error);
+    const appError = fromExpressError(error);
+    logIfServerError(logger, appError, `${req.method} ${req.originalUrl.split("?")[0]}`);
+    sendError(res, appError);
+  };
+}
+
+/** body-parser style errors (from routes mounted through `extraRoutes`) keep their meaning. */
+function fromExpressError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const type = (error as { type?: unknown } | null)?.type;
+  if (type === "entity.too.large")
+    return new AppError("PAYLOAD_TOO_LARGE", "The request body is too large", {});
+  if (type === "entity.parse.failed")
+    return new AppError("MALFORMED_JSON", "The request body is not valid JSON", {});
+  return new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: error });
+}
