@@ -72,7 +72,10 @@ export const notFoundHandler: RequestHandler = (req, res) => sendError(res, notF
 /** The last word on anything thrown outside the routers: our JSON body, never Express's HTML page. */
 export function errorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, next: NextFunction): void => {
-    if (res.headersSent) return next(error);
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
     const appError = fromExpressError(error);
     logIfServerError(logger, appError, `${req.method} ${req.originalUrl.split("?")[0]}`);
     sendError(res, appError);
