@@ -1,1 +1,1 @@
-export {};
+export { migrateDatabase } from "./migrate/migrate.ts";
