@@ -15,7 +15,7 @@ import type {
   ZTeamMembersOutput,
   ZUrlOutput,
 } from "@spell/contracts";
-import { createTRPCClient, createTRPCUntypedClient, httpLink, type TRPCClient } from "@trpc/client";
+import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
 import { SpellError, toSpellError } from "./errors.ts";
 
 // zod 4's own definitions of z.input / z.output, so the SDK needs zod's types but not zod itself.
@@ -40,6 +40,14 @@ export type UrlResult = Out<typeof ZUrlOutput>;
 
 /** The `fetch` the client calls; defaults to the global one. */
 export type SpellFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+export interface SpellClientOptions {
+  /** The server's origin, e.g. `http://127.0.0.1:8787`; tRPC is reached at `${baseUrl}/trpc`. */
+  baseUrl: string;
+  /** A bearer JWT. Without one every call fails with `UNAUTHORIZED`. */
+  token?: string;
+  fetch?: SpellFetch;
+}
 
 export interface SpellClientOptions {
   /** The server's origin, e.g. `http://127.0.0.1:8787`; tRPC is reached at `${baseUrl}/trpc`. */
@@ -126,35 +134,42 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
   const fetch = refuseNonJson(options.fetch ?? globalThis.fetch);
   // httpLink rather than the batch link: one call, one HTTP status, which keeps errors 1:1.
   const links = [httpLink({ url, headers, fetch })];
-  const untyped = createTRPCUntypedClient<AppRouter>({ links });
+  const trpc = createTRPCClient<AppRouter>({ links });
 
-  async function call<T>(name: keyof typeof PROCEDURES, input: unknown): Promise<T> {
-    const { type, path } = PROCEDURES[name];
+  // The router's types check every path and input; the declared results come from the contracts.
+  async function call<T>(promise: Promise<T>): Promise<T> {
     try {
-      const result = type === "query" ? untyped.query(path, input) : untyped.mutation(path, input);
-      return (await result) as T;
+      return await promise;
     } catch (error) {
       throw toSpellError(error);
     }
   }
 
+  // tRPC types an `unknown` field as optional; the contract says `output` is always present.
+  const withOutput = <R extends { output?: unknown }>(result: R) => ({ ...result, output: result.output });
+
   return {
     execute: (spell, input = {}, { idempotencyKey } = {}) =>
-      call("execute", idempotencyKey === undefined ? { spell, input } : { spell, input, idempotencyKey }),
-    estimate: (spell) => call("estimate", { spell }),
-    listSpells: () => call("listSpells", {}),
-    me: () => call("me", {}),
+      call(
+        trpc.spell.execute.mutate(
+          idempotencyKey === undefined ? { spell, input } : { spell, input, idempotencyKey },
+        ),
+      ).then(withOutput),
+    estimate: (spell) => call(trpc.spell.estimate.mutate({ spell })),
+    listSpells: () => call(trpc.spell.list.query({})),
+    me: () => call(trpc.me.query({})),
     admin: {
-      ban: (userId, reason) => call("ban", { userId, reason }),
-      unban: (userId) => call("unban", { userId }),
-      publish: (input) => call("publish", input),
-      teamMembers: (input) => call("teamMembers", input),
+      ban: (userId, reason) => call(trpc.admin.ban.mutate({ userId, reason })),
+      unban: (userId) => call(trpc.admin.unban.mutate({ userId })),
+      publish: (input) => call(trpc.admin.publish.mutate(input)),
+      teamMembers: (input) => call(trpc.admin.teamMembers.mutate(input)),
     },
     billing: {
-      checkoutUrl: (input) => call("checkoutUrl", input),
-      portalUrl: (input) => call("portalUrl", input),
-      confirmIntent: (paymentIntentId) => call("confirmIntent", { paymentIntentId }),
+      checkoutUrl: (input) => call(trpc.billing.checkoutUrl.mutate(input)),
+      portalUrl: (input) => call(trpc.billing.portalUrl.mutate(input)),
+      confirmIntent: (paymentIntentId) =>
+        call(trpc.billing.confirmIntent.mutate({ paymentIntentId })).then(withOutput),
     },
-    trpc: createTRPCClient<AppRouter>({ links }),
+    trpc,
   };
 }

@@ -9,7 +9,6 @@ export {
   type ListSpellsResult,
   type MeResult,
   type PortalUrlInput,
-  PROCEDURES,
   type PublishResult,
   type PublishSpellInput,
   type SpellClient,
