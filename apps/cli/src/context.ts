@@ -1,0 +1,28 @@
+import type { SpellFetch } from "@spell/sdk";
+
+/** Everything the CLI takes from its surroundings, so tests can run it in-process. */
+export interface CliContext {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Passed to the SDK; the global fetch when absent. */
+  fetch?: SpellFetch;
+}
+
+/** Exit codes by class of failure, so scripts can tell them apart. */
+export const EXIT = { ok: 0, other: 1, usage: 2, auth: 3, payment: 4 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A failure found by the CLI itself, before or after talking to the server. */
+export class CliError extends Error {
+  override readonly name = "CliError";
+  readonly code: string;
+  readonly exitCode: ExitCode;
+
+  constructor(code: string, message: string, exitCode: ExitCode = EXIT.usage) {
+    super(message);
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}

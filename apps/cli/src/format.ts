@@ -1,0 +1,100 @@
+import type { ErrorCode } from "@spell/contracts";
+import { isSpellError } from "@spell/sdk";
+import { CliError, EXIT, type ExitCode } from "./context.ts";
+
+const EXIT_BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
+  VALIDATION_ERROR: EXIT.usage,
+  MALFORMED_JSON: EXIT.usage,
+  UNAUTHORIZED: EXIT.auth,
+  FORBIDDEN: EXIT.auth,
+  USER_BANNED: EXIT.auth,
+  VISIBILITY_DENIED: EXIT.auth,
+  PAYMENT_METHOD_REQUIRED: EXIT.payment,
+  BILLING_FAILED: EXIT.payment,
+  PAYMENT_REQUIRES_ACTION: EXIT.payment,
+  BILLING_NOT_CONFIGURED: EXIT.payment,
+};
+
+export function exitCodeFor(code: ErrorCode): ExitCode {
+  return EXIT_BY_CODE[code] ?? EXIT.other;
+}
+
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  UNAUTHORIZED: "log in with `spell login --token <JWT>` (or `spell login --dev` against a local server)",
+  PAYMENT_METHOD_REQUIRED:
+    "save a card first: the billing checkout URL comes from the API's billing/checkout-url",
+};
+
+const MAX_DETAILS = 2000;
+
+function compact(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length > MAX_DETAILS ? `${text.slice(0, MAX_DETAILS)}…` : text;
+}
+
+interface Issue {
+  path?: unknown;
+  message?: unknown;
+}
+
+function issueLines(issues: unknown): string[] | undefined {
+  if (!Array.isArray(issues)) return undefined;
+  return issues.map((issue: Issue) => {
+    const path = Array.isArray(issue.path) && issue.path.length > 0 ? issue.path.join(".") : "(root)";
+    return `  ${path}: ${String(issue.message ?? compact(issue))}`;
+  });
+}
+
+/** `error CODE: message`, then details compactly; returns the text and the exit code. */
+export function describeError(error: unknown): { text: string; exitCode: ExitCode } {
+  if (error instanceof CliError)
+    return { text: `error ${error.code}: ${error.message}\n`, exitCode: error.exitCode };
+  if (isSpellError(error)) {
+    const lines = [`error ${error.code}: ${error.message}`];
+    const { issues, ...rest } = error.details;
+    const issueText = issueLines(issues);
+    if (issueText) lines.push(...issueText);
+    const others = issueText ? rest : error.details;
+    if (Object.keys(others).length > 0) lines.push(`  details: ${compact(others)}`);
+    const hint = HINTS[error.code];
+    if (hint) lines.push(`  hint: ${hint}`);
+    return { text: `${lines.join("\n")}\n`, exitCode: exitCodeFor(error.code) };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { text: `error INTERNAL_ERROR: ${message}\n`, exitCode: EXIT.other };
+}
+
+/** An amount in minor units, as people read it: `free`, `$0.50`, `¥50`. */
+export function formatPrice(price: { amount: number; currency: string }): string {
+  if (price.amount === 0) return "free";
+  try {
+    const format = new Intl.NumberFormat("en", { style: "currency", currency: price.currency.toUpperCase() });
+    const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+    return format.format(price.amount / 10 ** digits);
+  } catch {
+    return `${price.amount} ${price.currency} (minor units)`;
+  }
+}
+
+export function pretty(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** A plain text table: columns padded to their widest cell. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .map((line) => `${line}\n`)
+    .join("");
+}

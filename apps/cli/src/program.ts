@@ -1,0 +1,371 @@
+import { readFile } from "node:fs/promises";
+import { createSpellClient, type SpellClient } from "@spell/sdk";
+import { Command, CommanderError, Option } from "commander";
+import { resolveConnection, updateConfig } from "./config.ts";
+import { type CliContext, CliError, EXIT } from "./context.ts";
+import { mintDevToken, peekClaims } from "./dev.ts";
+import { attachFiles, extractOutputs, type FieldPath, parseFieldPath, parseInput } from "./files.ts";
+import { describeError, formatPrice, pretty, table } from "./format.ts";
+import { resolveUserPath } from "./paths.ts";
+
+const collect = (flag: string) => (value: string, previous: FieldPath[]) => [
+  ...previous,
+  parseFieldPath(flag, value),
+];
+
+function parseJsonObject(flag: string, raw: string | undefined): Record<string, unknown> | undefined {
+  if (raw === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    throw new CliError("USAGE", `${flag} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new CliError("USAGE", `${flag} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function parseAmount(value: string): number {
+  if (!/^\d+$/.test(value))
+    throw new CliError("USAGE", `--price is an integer in minor units, got "${value}"`);
+  return Number(value);
+}
+
+function expiry(token: string): string {
+  const { sub, exp } = peekClaims(token);
+  const who = sub ? ` as ${sub}` : "";
+  const until = exp ? ` (expires ${new Date(exp * 1000).toISOString()})` : "";
+  return `${who}${until}`;
+}
+
+/** The `spell` command tree, writing through `ctx` so tests can run it in-process. */
+export function buildProgram(ctx: CliContext): Command {
+  const out = (text: string) => ctx.stdout(text);
+  const err = (text: string) => ctx.stderr(text);
+
+  const program = new Command("spell")
+    .description("Run Spell spells from the command line")
+    .option(
+      "--api-url <url>",
+      "the Spell API (default: $SPELL_API_URL, the saved one, or http://127.0.0.1:8787)",
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: err })
+    .showHelpAfterError("(run spell --help for usage)");
+
+  async function client(cmd: Command): Promise<SpellClient> {
+    const { apiUrl } = cmd.optsWithGlobals<{ apiUrl?: string }>();
+    const connection = await resolveConnection(ctx, apiUrl);
+    return createSpellClient({
+      baseUrl: connection.apiUrl,
+      ...(connection.token ? { token: connection.token } : {}),
+      ...(ctx.fetch ? { fetch: ctx.fetch } : {}),
+    });
+  }
+
+  program
+    .command("exec")
+    .description("Run a spell and print its output")
+    .argument("<slug>", "the spell, e.g. echo@v1")
+    .option("-i, --input <json>", "the input: a JSON object, or @file.json")
+    .option(
+      "-f, --file <field=path>",
+      "put a file's base64 into input.<field> (repeatable)",
+      collect("--file"),
+      [],
+    )
+    .option(
+      "-o, --out <field=path>",
+      "write base64 output.<field> decoded to a file (repeatable)",
+      collect("--out"),
+      [],
+    )
+    .option("-k, --idempotency-key <key>", "a repeat with the same key returns the first result")
+    .option("--json", "print the raw JSON result")
+    .action(async (slug: string, opts, cmd: Command) => {
+      const {
+        input,
+        file,
+        out: outs,
+        idempotencyKey,
+        json,
+      } = opts as {
+        input?: string;
+        file: FieldPath[];
+        out: FieldPath[];
+        idempotencyKey?: string;
+        json?: boolean;
+      };
+      const body = await attachFiles(ctx, await parseInput(ctx, input), file);
+      const spell = await client(cmd);
+      const result = await spell.execute(slug, body, idempotencyKey ? { idempotencyKey } : {});
+      const { rest, written } = await extractOutputs(ctx, result.output, outs);
+      if (json) {
+        out(`${JSON.stringify({ ...result, output: rest })}\n`);
+        return;
+      }
+      out(pretty(rest));
+      for (const file of written) err(`wrote output.${file.field} to ${file.path} (${file.bytes} bytes)\n`);
+      const charge = result.billing.charged
+        ? `charged ${formatPrice(result.billing)} (${result.billing.billingRecordId ?? "no record"})`
+        : "not charged";
+      err(
+        `${result.spell.slug} · ${result.spell.runtime} · ${result.durationMs} ms · ${charge} · ${result.executionId}\n`,
+      );
+    });
+
+  program
+    .command("estimate")
+    .description("What running a spell would cost you, without running it")
+    .argument("<slug>")
+    .option("--json", "print the raw JSON result")
+    .action(async (slug: string, opts: { json?: boolean }, cmd: Command) => {
+      const result = await (await client(cmd)).estimate(slug);
+      if (opts.json) return out(`${JSON.stringify(result)}\n`);
+      out(
+        table([
+          ["spell", `${result.spell.slug} (${result.spell.runtime}, ${result.spell.visibility})`],
+          ["price", formatPrice(result.price)],
+          [
+            "payment method",
+            result.paymentMethodRequired
+              ? result.paymentMethodOnFile
+                ? "on file"
+                : "required, none on file"
+              : "not needed",
+          ],
+        ]),
+      );
+    });
+
+  program
+    .command("ls")
+    .description("The spells you may run")
+    .option("--json", "print the raw JSON result")
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const result = await (await client(cmd)).listSpells();
+      if (opts.json) return out(`${JSON.stringify(result)}\n`);
+      if (result.spells.length === 0) return out("no spells\n");
+      out(
+        table([
+          ["SLUG", "RUNTIME", "VISIBILITY", "PRICE", "DESCRIPTION"],
+          ...result.spells.map((s) => [
+            s.slug,
+            s.runtime,
+            s.visibility,
+            formatPrice(s.price),
+            s.description ?? "",
+          ]),
+        ]),
+      );
+    });
+
+  program
+    .command("me")
+    .description("Who you are, your status and recent usage")
+    .option("--json", "print the raw JSON result")
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const result = await (await client(cmd)).me();
+      if (opts.json) return out(`${JSON.stringify(result)}\n`);
+      const { user, usage } = result;
+      const charged = usage.totalCharged.map(formatPrice).join(", ") || "nothing";
+      out(
+        table([
+          ["user", `${user.id} (${user.status})`],
+          ["payment method", user.hasPaymentMethod ? "on file" : "none"],
+          ["since", user.createdAt],
+          ["executions", String(usage.totalExecutions)],
+          ["charged", charged],
+        ]),
+      );
+      if (usage.recent.length > 0) {
+        out("\nrecent:\n");
+        out(
+          table(
+            usage.recent.map((e) => [
+              `  ${e.createdAt}`,
+              e.slug,
+              e.errorCode ? `${e.status} (${e.errorCode})` : e.status,
+              e.durationMs === null ? "-" : `${e.durationMs} ms`,
+              formatPrice(e),
+            ]),
+          ),
+        );
+      }
+    });
+
+  const admin = program
+    .command("admin")
+    .description("Administration (needs a token with the spell:admin scope)");
+
+  admin
+    .command("ban")
+    .argument("<userId>")
+    .requiredOption("-r, --reason <reason>", "why, recorded with the ban")
+    .action(async (userId: string, opts: { reason: string }, cmd: Command) => {
+      const result = await (await client(cmd)).admin.ban(userId, opts.reason);
+      out(`${result.userId} is ${result.status}\n`);
+    });
+
+  admin
+    .command("unban")
+    .argument("<userId>")
+    .action(async (userId: string, _opts: unknown, cmd: Command) => {
+      const result = await (await client(cmd)).admin.unban(userId);
+      out(`${result.userId} is ${result.status}\n`);
+    });
+
+  admin
+    .command("publish")
+    .description("Create a spell or replace its artifact")
+    .requiredOption("--slug <slug>", "name@vN")
+    .addOption(
+      new Option("--runtime <kind>", "the artifact's runtime")
+        .choices(["builtin", "api", "wasm"])
+        .makeOptionMandatory(),
+    )
+    .option("--builtin <name>", "the builtin to run (runtime builtin)")
+    .option("--api-endpoint <url>", "the upstream URL (runtime api)")
+    .option("--wasm <file>", "a WASI preview1 module (runtime wasm)")
+    .option("--price <amount>", "price per run in minor units", "0")
+    .option("--currency <code>", "ISO 4217, lowercase", "usd")
+    .addOption(
+      new Option("--visibility <v>", "who may run it")
+        .choices(["public", "team", "private"])
+        .default("public"),
+    )
+    .option("--team <teamId>", "the team, for team visibility")
+    .option("--owner <userId>", "the spell's creator (default: you)")
+    .option("--config <json>", "runtime config, a JSON object")
+    .option("--metadata <json>", "metadata, a JSON object (description, inputSchema)")
+    .option("--json", "print the raw JSON result")
+    .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+      const runtime = opts.runtime as "builtin" | "api" | "wasm";
+      const given = (["builtin", "apiEndpoint", "wasm"] as const).filter((k) => opts[k] !== undefined);
+      const expected = runtime === "api" ? "apiEndpoint" : runtime;
+      if (given.length !== 1 || given[0] !== expected) {
+        const flag = { builtin: "--builtin <name>", api: "--api-endpoint <url>", wasm: "--wasm <file>" }[
+          runtime
+        ];
+        throw new CliError("USAGE", `--runtime ${runtime} takes exactly one artifact flag: ${flag}`);
+      }
+      const artifact =
+        runtime === "builtin"
+          ? { builtin: String(opts.builtin) }
+          : runtime === "api"
+            ? { apiEndpoint: String(opts.apiEndpoint) }
+            : { wasmBase64: await readWasm(String(opts.wasm)) };
+      const config = parseJsonObject("--config", opts.config as string | undefined);
+      const metadata = parseJsonObject("--metadata", opts.metadata as string | undefined);
+      const result = await (await client(cmd)).admin.publish({
+        slug: String(opts.slug),
+        runtime,
+        artifact,
+        priceAmount: parseAmount(String(opts.price)),
+        currency: String(opts.currency),
+        visibility: opts.visibility as "public" | "team" | "private",
+        ...(opts.team ? { teamId: String(opts.team) } : {}),
+        ...(opts.owner ? { ownerId: String(opts.owner) } : {}),
+        ...(config ? { config } : {}),
+        ...(metadata ? { metadata } : {}),
+      });
+      if (opts.json) return out(`${JSON.stringify(result)}\n`);
+      const { spell } = result;
+      out(
+        `published ${spell.slug} (${spell.runtime}, ${spell.visibility}${spell.teamId ? ` team ${spell.teamId}` : ""}, ${formatPrice(spell.price)}) artifact ${spell.artifactId}\n`,
+      );
+      if (result.signingSecret)
+        out(`signing secret (shown once, give it to the upstream): ${result.signingSecret}\n`);
+    });
+
+  async function readWasm(path: string): Promise<string> {
+    const resolved = resolveUserPath(ctx, path);
+    try {
+      return (await readFile(resolved)).toString("base64");
+    } catch (error) {
+      throw new CliError(
+        "FILE_UNREADABLE",
+        `cannot read ${resolved}: ${(error as NodeJS.ErrnoException).code}`,
+      );
+    }
+  }
+
+  admin
+    .command("team")
+    .description("Add or remove a team member")
+    .addArgument(new Command().createArgument("<action>", "add or remove").choices(["add", "remove"]))
+    .argument("<teamId>")
+    .argument("<userId>")
+    .action(
+      async (action: "add" | "remove", teamId: string, userId: string, _opts: unknown, cmd: Command) => {
+        const result = await (await client(cmd)).admin.teamMembers({ teamId, userId, action });
+        out(`${result.userId} is ${result.member ? "a member" : "not a member"} of team ${result.teamId}\n`);
+      },
+    );
+
+  program
+    .command("login")
+    .description("Save a token (and optionally the API URL) for the next commands")
+    .option("--token <jwt>", "a bearer JWT from your identity provider")
+    .option("--dev", "mint a token with the local server's dev issuer (quick start only)")
+    .option("--sub <userId>", "with --dev: the user id", "local-user")
+    .option("--admin", "with --dev: add the spell:admin scope")
+    .option("--data-dir <dir>", "with --dev: the server's data dir (default: $SPELL_DATA_DIR or .spell/)")
+    .action(async (opts: LoginOptions, cmd: Command) => {
+      if (Boolean(opts.token) === Boolean(opts.dev)) {
+        throw new CliError("USAGE", "give either --token <jwt> or --dev");
+      }
+      const token = opts.token ?? (await mintDevToken(ctx, devOptions(opts)));
+      const { apiUrl } = cmd.optsWithGlobals<{ apiUrl?: string }>();
+      const path = await updateConfig(ctx, { token, ...(apiUrl ? { apiUrl } : {}) });
+      out(`logged in${expiry(token)}; token saved to ${path}\n`);
+      if (ctx.env.SPELL_TOKEN) err("note: SPELL_TOKEN is set and takes precedence over the saved token\n");
+    });
+
+  program
+    .command("token")
+    .description("Print a token: the one in use, or with --dev a fresh one (for curl)")
+    .option("--dev", "mint a token with the local server's dev issuer")
+    .option("--sub <userId>", "with --dev: the user id", "local-user")
+    .option("--admin", "with --dev: add the spell:admin scope")
+    .option("--data-dir <dir>", "with --dev: the server's data dir")
+    .action(async (opts: LoginOptions) => {
+      if (opts.dev) return out(`${await mintDevToken(ctx, devOptions(opts))}\n`);
+      const { token } = await resolveConnection(ctx);
+      if (!token) throw new CliError("NO_TOKEN", "no token: run spell login first, or pass --dev", EXIT.auth);
+      out(`${token}\n`);
+    });
+
+  return program;
+}
+
+interface LoginOptions {
+  token?: string;
+  dev?: boolean;
+  sub: string;
+  admin?: boolean;
+  dataDir?: string;
+}
+
+function devOptions(opts: LoginOptions) {
+  return { sub: opts.sub, admin: Boolean(opts.admin), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) };
+}
+
+/** Runs `spell <argv>` and returns the exit code; never throws. */
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed its message (or the help) through configureOutput.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const { text, exitCode } = describeError(error);
+    ctx.stderr(text);
+    return exitCode;
+  }
+}
