@@ -1,1 +1,20 @@
-export {};
+export { assertChargeable, MINIMUM_CHARGE } from "./minimum.ts";
+export { createNoBilling } from "./no-billing.ts";
+export { RECORD_TRANSITIONS } from "./status.ts";
+export {
+  BILLING_RECORD_STATUSES,
+  type BillingCustomer,
+  type BillingRecord,
+  type BillingRecordStatus,
+  type BillingStore,
+  createMemoryBillingStore,
+  type NewBillingRecord,
+} from "./store.ts";
+export {
+  createStripeBilling,
+  PAYMENT_METHOD_HINT,
+  type StripeBilling,
+  type StripeBillingOptions,
+  type WebhookResult,
+} from "./stripe-billing.ts";
+export { HANDLED_WEBHOOK_EVENTS } from "./webhook.ts";

@@ -1,0 +1,177 @@
+import { randomUUID } from "node:crypto";
+
+export const BILLING_RECORD_STATUSES = [
+  "pending",
+  "requires_action",
+  "succeeded",
+  "failed",
+  "refunded",
+  "canceled",
+] as const;
+
+/**
+ * `pending`: authorized (manual capture) and waiting for the run; `succeeded`: captured;
+ * `canceled`: the authorization was released because the run failed; `refunded`: captured money
+ * given back (a refund made in the Stripe dashboard, or the fallback when a cancel was impossible).
+ */
+export type BillingRecordStatus = (typeof BILLING_RECORD_STATUSES)[number];
+
+export interface BillingRecord {
+  id: string;
+  userId: string;
+  spellId: string;
+  executionId: string | null;
+  amount: number;
+  currency: string;
+  paymentIntentId: string;
+  status: BillingRecordStatus;
+  failureCode: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type NewBillingRecord = Pick<
+  BillingRecord,
+  "userId" | "spellId" | "executionId" | "amount" | "currency" | "paymentIntentId" | "status" | "failureCode"
+>;
+
+export interface BillingCustomer {
+  stripeCustomerId: string | null;
+  defaultPaymentMethodId: string | null;
+}
+
+/**
+ * Persistence the billing adapters need, over `users.stripe_customer_id`,
+ * `users.default_payment_method_id`, `billing_records` and `stripe_events`. Every method is a
+ * single statement so it stays correct with several API processes on one database.
+ */
+export interface BillingStore {
+  /** The user's customer and default payment method; both null when the user row is missing. */
+  getCustomer(userId: string): Promise<BillingCustomer>;
+  /**
+   * Stores `customerId` only if the user has none yet (creating the user row if missing) and
+   * returns the customer id now stored: the winner when two processes raced.
+   * SQL: `insert … on conflict (id) do update set stripe_customer_id =
+   * coalesce(users.stripe_customer_id, excluded.stripe_customer_id) returning stripe_customer_id`.
+   */
+  setCustomerIdIfUnset(userId: string, customerId: string): Promise<string>;
+  /** Sets the default payment method of the user owning `customerId`; false when no user has it. */
+  setDefaultPaymentMethod(customerId: string, paymentMethodId: string): Promise<boolean>;
+  /** Clears `paymentMethodId` wherever it is the default (the card was detached). */
+  clearDefaultPaymentMethod(paymentMethodId: string): Promise<void>;
+  /**
+   * Inserts a record; when one already exists for the payment intent (a retried charge got the
+   * same intent back through Stripe's idempotency), returns the existing row unchanged.
+   */
+  createRecord(record: NewBillingRecord): Promise<BillingRecord>;
+  findRecordByPaymentIntent(paymentIntentId: string): Promise<BillingRecord | null>;
+  /**
+   * Compare-and-set: updates the status only while the row's status is one of `from`, so late or
+   * reordered webhooks never move a record backwards. Null when no row matched.
+   * SQL: `update … set status, failure_code, updated_at where payment_intent_id = $1 and status = any($from) returning *`.
+   */
+  updateRecordStatus(
+    paymentIntentId: string,
+    update: { status: BillingRecordStatus; failureCode?: string | null },
+    from: readonly BillingRecordStatus[],
+  ): Promise<BillingRecord | null>;
+  /** Remembers a webhook event id; false when it was already recorded (a replay). */
+  recordEvent(eventId: string, type: string): Promise<boolean>;
+  /** Forgets an event whose handling failed, so Stripe's redelivery is processed. */
+  forgetEvent(eventId: string): Promise<void>;
+}
+
+interface MemoryUser {
+  stripeCustomerId: string | null;
+  defaultPaymentMethodId: string | null;
+}
+
+/** An in-memory BillingStore for tests and the local quick start; `users`/`records` are inspectable. */
+export function createMemoryBillingStore(): BillingStore & {
+  users: Map<string, MemoryUser>;
+  records: Map<string, BillingRecord>;
+  events: Map<string, string>;
+} {
+  const users = new Map<string, MemoryUser>();
+  const records = new Map<string, BillingRecord>();
+  const events = new Map<string, string>();
+
+  const userOf = (userId: string): MemoryUser => {
+    let user = users.get(userId);
+    if (!user) {
+      user = { stripeCustomerId: null, defaultPaymentMethodId: null };
+      users.set(userId, user);
+    }
+    return user;
+  };
+
+  return {
+    users,
+    records,
+    events,
+    async getCustomer(userId) {
+      const user = users.get(userId);
+      return {
+        stripeCustomerId: user?.stripeCustomerId ?? null,
+        defaultPaymentMethodId: user?.defaultPaymentMethodId ?? null,
+      };
+    },
+    async setCustomerIdIfUnset(userId, customerId) {
+      const user = userOf(userId);
+      if (user.stripeCustomerId === null) {
+        for (const other of users.values()) {
+          if (other.stripeCustomerId === customerId) throw new Error("stripe_customer_id is unique");
+        }
+        user.stripeCustomerId = customerId;
+      }
+      return user.stripeCustomerId;
+    },
+    async setDefaultPaymentMethod(customerId, paymentMethodId) {
+      for (const user of users.values()) {
+        if (user.stripeCustomerId === customerId) {
+          user.defaultPaymentMethodId = paymentMethodId;
+          return true;
+        }
+      }
+      return false;
+    },
+    async clearDefaultPaymentMethod(paymentMethodId) {
+      for (const user of users.values()) {
+        if (user.defaultPaymentMethodId === paymentMethodId) user.defaultPaymentMethodId = null;
+      }
+    },
+    async createRecord(input) {
+      const existing = records.get(input.paymentIntentId);
+      if (existing) return { ...existing };
+      if (input.executionId !== null) {
+        for (const record of records.values()) {
+          if (record.executionId === input.executionId) throw new Error("execution_id is unique");
+        }
+      }
+      const now = new Date();
+      const record: BillingRecord = { ...input, id: randomUUID(), createdAt: now, updatedAt: now };
+      records.set(record.paymentIntentId, record);
+      return { ...record };
+    },
+    async findRecordByPaymentIntent(paymentIntentId) {
+      const record = records.get(paymentIntentId);
+      return record ? { ...record } : null;
+    },
+    async updateRecordStatus(paymentIntentId, update, from) {
+      const record = records.get(paymentIntentId);
+      if (!record || !from.includes(record.status)) return null;
+      record.status = update.status;
+      if (update.failureCode !== undefined) record.failureCode = update.failureCode;
+      record.updatedAt = new Date();
+      return { ...record };
+    },
+    async recordEvent(eventId, type) {
+      if (events.has(eventId)) return false;
+      events.set(eventId, type);
+      return true;
+    },
+    async forgetEvent(eventId) {
+      events.delete(eventId);
+    },
+  };
+}

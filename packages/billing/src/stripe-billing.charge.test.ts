@@ -1,0 +1,248 @@
+import { AppError } from "@spell/contracts";
+import { setupServer } from "msw/node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryBillingStore } from "./store.ts";
+import { createStripeBilling } from "./stripe-billing.ts";
+import { spellRecord, userRecord } from "./test-fixtures.ts";
+import { createFakeStripe } from "./testing/index.ts";
+
+const fake = createFakeStripe();
+const server = setupServer(...fake.handlers);
+beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+afterEach(() => {
+  server.resetHandlers();
+  fake.reset();
+});
+afterAll(() => server.close());
+
+const EXECUTION_ID = "0e5b7f4c-6a0d-4f7e-9d0b-5c1a2b3c4d5e";
+
+async function setup(paymentMethod: string | null = "pm_card_visa") {
+  const store = createMemoryBillingStore();
+  const billing = createStripeBilling({
+    secretKey: "sk_test_123",
+    webhookSecret: "whsec_test",
+    store,
+    allowedReturnOrigins: ["https://app.example.com"],
+    maxNetworkRetries: 2,
+  });
+  const customer = fake.createCustomer({ user_id: "user-1" });
+  await store.setCustomerIdIfUnset("user-1", customer.id);
+  if (paymentMethod) await store.setDefaultPaymentMethod(customer.id, paymentMethod);
+  const user = userRecord("user-1", {
+    stripeCustomerId: customer.id,
+    hasPaymentMethod: paymentMethod !== null,
+  });
+  return { store, billing, user, customerId: customer.id, spell: spellRecord() };
+}
+
+async function caught(promise: Promise<unknown>): Promise<AppError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  return error as AppError;
+}
+
+describe("charge", () => {
+  it("authorizes an off-session PaymentIntent with the execution's idempotency key", async () => {
+    const { billing, store, user, customerId, spell } = await setup();
+
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    const creates = fake.requestsTo("/v1/payment_intents", "POST");
+    expect(creates).toHaveLength(1);
+    expect(creates[0]?.idempotencyKey).toBe(`pi-create:${EXECUTION_ID}`);
+    expect(creates[0]?.body).toMatchObject({
+      amount: "150",
+      currency: "usd",
+      customer: customerId,
+      payment_method: "pm_card_visa",
+      confirm: "true",
+      off_session: "true",
+      capture_method: "manual",
+      "metadata[user_id]": "user-1",
+      "metadata[spell_id]": spell.id,
+      "metadata[execution_id]": EXECUTION_ID,
+    });
+    expect(charge).toMatchObject({ amount: 150, currency: "usd" });
+    expect(fake.state.paymentIntents.get(charge.paymentIntentId)?.status).toBe("requires_capture");
+    const record = await store.findRecordByPaymentIntent(charge.paymentIntentId);
+    expect(record).toMatchObject({
+      id: charge.billingRecordId,
+      status: "pending",
+      executionId: EXECUTION_ID,
+    });
+  });
+
+  it("answers PAYMENT_METHOD_REQUIRED without calling Stripe when no card is saved", async () => {
+    const { billing, user, spell } = await setup(null);
+
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+
+    expect(error.code).toBe("PAYMENT_METHOD_REQUIRED");
+    expect(error.details.hint).toBe("POST /api/billing/checkout-url");
+    expect(fake.requestsTo("/v1/payment_intents")).toHaveLength(0);
+  });
+
+  it("records a declined card as failed and answers BILLING_FAILED with the decline code", async () => {
+    const { billing, store, user, spell } = await setup("pm_card_chargeDeclined");
+
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+
+    expect(error.code).toBe("BILLING_FAILED");
+    expect(error.details.declineCode).toBe("generic_decline");
+    const [record] = store.records.values();
+    expect(record).toMatchObject({
+      id: error.details.billingRecordId,
+      status: "failed",
+      failureCode: "generic_decline",
+    });
+  });
+
+  it("answers PAYMENT_REQUIRES_ACTION for a card needing 3-D Secure, then resumes once authenticated", async () => {
+    const { billing, store, user, spell } = await setup("pm_card_authenticationRequired");
+
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+    expect(error.code).toBe("PAYMENT_REQUIRES_ACTION");
+    const paymentIntentId = String(error.details.paymentIntentId);
+    expect(error.details.clientSecret).toMatch(new RegExp(`^${paymentIntentId}_secret_`));
+    expect((await store.findRecordByPaymentIntent(paymentIntentId))?.status).toBe("requires_action");
+
+    const waiting = await billing.resumePayment(user, paymentIntentId);
+    expect(waiting).toEqual({ executionId: EXECUTION_ID, status: "requires_action", charge: null });
+
+    fake.completeAuthentication(paymentIntentId);
+    const resumed = await billing.resumePayment(user, paymentIntentId);
+    expect(resumed.status).toBe("succeeded");
+    expect(resumed.executionId).toBe(EXECUTION_ID);
+    expect(resumed.charge).toMatchObject({ paymentIntentId, amount: 150, currency: "usd" });
+    expect((await store.findRecordByPaymentIntent(paymentIntentId))?.status).toBe("pending");
+  });
+
+  it("answers PAYMENT_REQUIRES_ACTION when Stripe returns a requires_action intent", async () => {
+    fake.state.offSessionAuthentication = "requires_action";
+    const { billing, user, spell } = await setup("pm_card_authenticationRequired");
+
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+
+    expect(error.code).toBe("PAYMENT_REQUIRES_ACTION");
+    expect(fake.state.paymentIntents.get(String(error.details.paymentIntentId))?.status).toBe(
+      "requires_action",
+    );
+  });
+
+  it("retries a Stripe 500 with the same idempotency key and creates one PaymentIntent", async () => {
+    const { billing, user, spell } = await setup();
+    fake.failNext("/v1/payment_intents", "500");
+
+    await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    const creates = fake.requestsTo("/v1/payment_intents", "POST");
+    expect(creates).toHaveLength(2);
+    expect(new Set(creates.map((request) => request.idempotencyKey))).toEqual(
+      new Set([`pi-create:${EXECUTION_ID}`]),
+    );
+    expect(fake.state.paymentIntents.size).toBe(1);
+  });
+
+  it("gets the first PaymentIntent back when the connection drops after Stripe created it", async () => {
+    const { billing, user, spell } = await setup();
+    fake.failNext("/v1/payment_intents", "network-after-commit");
+
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    expect(fake.requestsTo("/v1/payment_intents", "POST")).toHaveLength(2);
+    expect([...fake.state.paymentIntents.keys()]).toEqual([charge.paymentIntentId]);
+  });
+
+  it("answers SERVICE_UNAVAILABLE with nothing charged when Stripe stays unreachable", async () => {
+    const { billing, store, user, spell } = await setup();
+    fake.failNext("/v1/payment_intents", "network", 3);
+
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+
+    expect(error.code).toBe("SERVICE_UNAVAILABLE");
+    expect(fake.requestsTo("/v1/payment_intents", "POST")).toHaveLength(3);
+    expect(fake.state.paymentIntents.size).toBe(0);
+    expect(store.records.size).toBe(0);
+  });
+
+  it("charging the same execution twice returns the same PaymentIntent and record", async () => {
+    const { billing, store, user, spell } = await setup();
+
+    const first = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+    const second = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    expect(second).toEqual(first);
+    expect(fake.state.paymentIntents.size).toBe(1);
+    expect(store.records.size).toBe(1);
+  });
+});
+
+describe("settle", () => {
+  it("captures the authorization after a successful run", async () => {
+    const { billing, store, user, spell } = await setup();
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    await expect(billing.settle(charge, "succeeded")).resolves.toEqual({ refunded: false });
+
+    const captures = fake.requestsTo(`/v1/payment_intents/${charge.paymentIntentId}/capture`);
+    expect(captures.map((request) => request.idempotencyKey)).toEqual([
+      `pi-capture:${charge.paymentIntentId}`,
+    ]);
+    expect(fake.state.paymentIntents.get(charge.paymentIntentId)?.status).toBe("succeeded");
+    expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("succeeded");
+  });
+
+  it("cancels the authorization after a failed run and records it", async () => {
+    const { billing, store, user, spell } = await setup();
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    await expect(billing.settle(charge, "failed")).resolves.toEqual({ refunded: true });
+
+    const cancels = fake.requestsTo(`/v1/payment_intents/${charge.paymentIntentId}/cancel`);
+    expect(cancels.map((request) => request.idempotencyKey)).toEqual([`pi-cancel:${charge.paymentIntentId}`]);
+    expect(fake.requestsTo(`/v1/payment_intents/${charge.paymentIntentId}/capture`)).toHaveLength(0);
+    expect(fake.state.paymentIntents.get(charge.paymentIntentId)?.status).toBe("canceled");
+    expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("canceled");
+  });
+
+  it("refunds instead when the intent was already captured", async () => {
+    const { billing, store, user, spell } = await setup();
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+    await billing.settle(charge, "succeeded");
+
+    await expect(billing.settle(charge, "failed")).resolves.toEqual({ refunded: true });
+
+    const refunds = fake.requestsTo("/v1/refunds", "POST");
+    expect(refunds.map((request) => request.idempotencyKey)).toEqual([`refund:${charge.paymentIntentId}`]);
+    expect(refunds[0]?.body.payment_intent).toBe(charge.paymentIntentId);
+    expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("refunded");
+  });
+});
+
+describe("resumePayment", () => {
+  it("refuses another user's PaymentIntent and answers NOT_FOUND for an unknown one", async () => {
+    const { billing, user, spell } = await setup("pm_card_authenticationRequired");
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+    const paymentIntentId = String(error.details.paymentIntentId);
+
+    const intruder = userRecord("user-2");
+    expect((await caught(billing.resumePayment(intruder, paymentIntentId))).code).toBe("FORBIDDEN");
+    expect((await caught(billing.resumePayment(user, "pi_doesnotexist"))).code).toBe("NOT_FOUND");
+  });
+});

@@ -1,0 +1,360 @@
+import { AppError } from "@spell/contracts";
+import type { Billing, Charge, ChargeRequest, UserRecord } from "@spell/engine";
+import Stripe from "stripe";
+import { assertChargeable } from "./minimum.ts";
+import { createReturnUrlCheck } from "./return-urls.ts";
+import { applyRecordStatus, statusOfIntent } from "./status.ts";
+import type { BillingRecord, BillingStore } from "./store.ts";
+import { handleStripeEvent } from "./webhook.ts";
+
+export interface StripeBillingOptions {
+  secretKey: string;
+  webhookSecret: string;
+  store: BillingStore;
+  /** Origins (`https://app.example.com`) that Checkout and the portal may send the customer back to. */
+  allowedReturnOrigins: string[];
+  /** Points the SDK at a Stripe-compatible server (stripe-mock, a local fake) instead of api.stripe.com. */
+  apiBase?: { host: string; port?: number; protocol?: "http" | "https" };
+  /** Retries of the SDK on connection errors, 409 and 5xx; each retry reuses the idempotency key. */
+  maxNetworkRetries?: number;
+  /** Currency of the Checkout session that saves the card; Stripe requires one in setup mode. */
+  checkoutCurrency?: string;
+  /** Seconds a webhook signature stays valid (Stripe's default, 300). */
+  webhookToleranceSeconds?: number;
+}
+
+export interface WebhookResult {
+  received: true;
+  duplicate: boolean;
+}
+
+export type StripeBilling = Billing & {
+  /** Verifies and applies one webhook delivery; `rawBody` must be the exact bytes Stripe sent. */
+  handleWebhook(rawBody: Buffer, signature: string | undefined): Promise<WebhookResult>;
+};
+
+export const PAYMENT_METHOD_HINT = "POST /api/billing/checkout-url";
+
+/** The Stripe adapter of the engine's billing port: manual capture, one Customer per user. */
+export function createStripeBilling(options: StripeBillingOptions): StripeBilling {
+  const { store } = options;
+  const stripe = new Stripe(options.secretKey, {
+    maxNetworkRetries: options.maxNetworkRetries ?? 2,
+    telemetry: false,
+    ...(options.apiBase
+      ? {
+          host: options.apiBase.host,
+          ...(options.apiBase.port !== undefined ? { port: options.apiBase.port } : {}),
+          ...(options.apiBase.protocol ? { protocol: options.apiBase.protocol } : {}),
+        }
+      : {}),
+  });
+  const checkReturnUrl = createReturnUrlCheck(options.allowedReturnOrigins);
+  const checkoutCurrency = options.checkoutCurrency ?? "usd";
+  // Concurrent first calls in one process share one Stripe request; across processes the
+  // idempotency key and the store's compare-and-set keep it to one Customer.
+  const customerCreations = new Map<string, Promise<string>>();
+
+  async function ensureCustomer(userId: string): Promise<string> {
+    const existing = (await store.getCustomer(userId)).stripeCustomerId;
+    if (existing) return existing;
+    let pending = customerCreations.get(userId);
+    if (!pending) {
+      pending = (async () => {
+        const customer = await callStripe(() =>
+          stripe.customers.create(
+            { metadata: { user_id: userId } },
+            { idempotencyKey: `customer-create:${userId}` },
+          ),
+        );
+        return store.setCustomerIdIfUnset(userId, customer.id);
+      })().finally(() => customerCreations.delete(userId));
+      customerCreations.set(userId, pending);
+    }
+    return pending;
+  }
+
+  async function recordIntent(
+    intent: Stripe.PaymentIntent,
+    fallback: { userId: string; spellId: string; executionId: string | null },
+  ): Promise<BillingRecord> {
+    const { status, failureCode } = statusOfIntent(intent);
+    const record = await store.createRecord({
+      userId: intent.metadata.user_id ?? fallback.userId,
+      spellId: intent.metadata.spell_id ?? fallback.spellId,
+      executionId: intent.metadata.execution_id ?? fallback.executionId,
+      amount: intent.amount,
+      currency: intent.currency,
+      paymentIntentId: intent.id,
+      status,
+      failureCode,
+    });
+    return applyRecordStatus(store, record, status, failureCode);
+  }
+
+  function chargeOf(record: BillingRecord): Charge {
+    return {
+      billingRecordId: record.id,
+      paymentIntentId: record.paymentIntentId,
+      amount: record.amount,
+      currency: record.currency,
+    };
+  }
+
+  async function charge({ executionId, user, spell, price }: ChargeRequest): Promise<Charge> {
+    const { stripeCustomerId, defaultPaymentMethodId } = await store.getCustomer(user.id);
+    if (!stripeCustomerId || !defaultPaymentMethodId) {
+      throw new AppError("PAYMENT_METHOD_REQUIRED", "Save a payment method before running a priced spell", {
+        hint: PAYMENT_METHOD_HINT,
+      });
+    }
+    const owner = { userId: user.id, spellId: spell.id, executionId };
+    let intent: Stripe.PaymentIntent;
+    try {
+      intent = await stripe.paymentIntents.create(
+        {
+          amount: price.amount,
+          currency: price.currency,
+          customer: stripeCustomerId,
+          payment_method: defaultPaymentMethodId,
+          off_session: true,
+          confirm: true,
+          // Authorize now, capture after a successful run, cancel after a failed one: releasing
+          // an uncaptured authorization costs nothing, a refund may cost a fee.
+          capture_method: "manual",
+          description: `Spell ${spell.slug}`,
+          metadata: { user_id: user.id, spell_id: spell.id, execution_id: executionId },
+        },
+        { idempotencyKey: `pi-create:${executionId}` },
+      );
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeCardError) {
+        if (error.code === "authentication_required" && error.payment_intent) {
+          throw requiresAction(error.payment_intent, await recordIntent(error.payment_intent, owner));
+        }
+        const declineCode = error.decline_code ?? error.code ?? null;
+        const record = error.payment_intent ? await recordIntent(error.payment_intent, owner) : null;
+        throw new AppError("BILLING_FAILED", "The payment was declined", {
+          declineCode,
+          billingRecordId: record?.id ?? null,
+        });
+      }
+      throw toAppError(error);
+    }
+
+    const record = await recordIntent(intent, owner);
+    if (intent.status === "processing") {
+      // Not reached with cards; nothing runs until the payment settles.
+      throw new AppError("SERVICE_UNAVAILABLE", "The payment is still processing", {
+        paymentIntentId: intent.id,
+        status: intent.status,
+      });
+    }
+    switch (statusOfIntent(intent).status) {
+      case "pending":
+      case "succeeded":
+        return chargeOf(record);
+      case "requires_action":
+        throw requiresAction(intent, record);
+      default:
+        throw new AppError("BILLING_FAILED", "The payment was declined", {
+          declineCode: record.failureCode,
+          billingRecordId: record.id,
+        });
+    }
+  }
+
+  async function settle(done: Charge, outcome: "succeeded" | "failed"): Promise<{ refunded: boolean }> {
+    const id = done.paymentIntentId;
+    if (outcome === "succeeded") {
+      const intent = await callStripe(async () => {
+        try {
+          return await stripe.paymentIntents.capture(id, {}, { idempotencyKey: `pi-capture:${id}` });
+        } catch (error) {
+          if (!isUnexpectedState(error)) throw error;
+          // Already captured (say, by an earlier settle with a different key): read, don't fail.
+          return await stripe.paymentIntents.retrieve(id);
+        }
+      });
+      await updateFromIntent(intent);
+      return { refunded: false };
+    }
+    const intent = await callStripe(async () => {
+      try {
+        return await stripe.paymentIntents.cancel(id, {}, { idempotencyKey: `pi-cancel:${id}` });
+      } catch (error) {
+        if (!isUnexpectedState(error)) throw error;
+        const current = await stripe.paymentIntents.retrieve(id);
+        if (current.status !== "succeeded") return current;
+        // Captured after all: the only way back is a refund.
+        await stripe.refunds.create({ payment_intent: id }, { idempotencyKey: `refund:${id}` });
+        return null;
+      }
+    });
+    const record = await store.findRecordByPaymentIntent(id);
+    if (record) {
+      const target = intent === null ? "refunded" : statusOfIntent(intent).status;
+      await applyRecordStatus(store, record, target, record.failureCode);
+    }
+    return { refunded: true };
+  }
+
+  async function updateFromIntent(intent: Stripe.PaymentIntent): Promise<void> {
+    const record = await store.findRecordByPaymentIntent(intent.id);
+    if (!record) return;
+    const { status, failureCode } = statusOfIntent(intent);
+    await applyRecordStatus(store, record, status, failureCode);
+  }
+
+  async function resumePayment(user: UserRecord, paymentIntentId: string) {
+    let intent: Stripe.PaymentIntent;
+    try {
+      intent = await stripe.paymentIntents.retrieve(paymentIntentId);
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) {
+        throw new AppError("NOT_FOUND", "No such payment intent", { paymentIntentId });
+      }
+      throw toAppError(error);
+    }
+    const executionId = intent.metadata.execution_id;
+    if (!executionId) throw new AppError("NOT_FOUND", "No such payment intent", { paymentIntentId });
+    const { stripeCustomerId } = await store.getCustomer(user.id);
+    const intentCustomer =
+      typeof intent.customer === "string" ? intent.customer : (intent.customer?.id ?? null);
+    if (
+      intent.metadata.user_id !== user.id ||
+      intentCustomer === null ||
+      intentCustomer !== stripeCustomerId
+    ) {
+      throw new AppError("FORBIDDEN", "This payment belongs to another user", { paymentIntentId });
+    }
+    const record = await recordIntent(intent, {
+      userId: user.id,
+      spellId: intent.metadata.spell_id ?? "",
+      executionId,
+    });
+    if (intent.status === "requires_capture" || intent.status === "succeeded") {
+      return { executionId, status: "succeeded" as const, charge: chargeOf(record) };
+    }
+    const { status } = statusOfIntent(intent);
+    if (status === "failed" || status === "canceled") {
+      return { executionId, status: "failed" as const, charge: null };
+    }
+    return { executionId, status: "requires_action" as const, charge: null };
+  }
+
+  async function createCheckoutUrl(user: UserRecord, urls: { successUrl: string; cancelUrl: string }) {
+    const successUrl = checkReturnUrl("successUrl", urls.successUrl);
+    const cancelUrl = checkReturnUrl("cancelUrl", urls.cancelUrl);
+    const customer = await ensureCustomer(user.id);
+    const session = await callStripe(() =>
+      stripe.checkout.sessions.create({
+        mode: "setup",
+        currency: checkoutCurrency,
+        customer,
+        success_url: successUrl,
+        cancel_url: cancelUrl,
+        metadata: { user_id: user.id },
+      }),
+    );
+    if (!session.url) throw new AppError("INTERNAL_ERROR", "Internal error", {});
+    return session.url;
+  }
+
+  async function createPortalUrl(user: UserRecord, urls: { returnUrl: string }) {
+    const returnUrl = checkReturnUrl("returnUrl", urls.returnUrl);
+    const customer = await ensureCustomer(user.id);
+    const session = await callStripe(() =>
+      stripe.billingPortal.sessions.create({ customer, return_url: returnUrl }),
+    );
+    return session.url;
+  }
+
+  async function handleWebhook(rawBody: Buffer, signature: string | undefined): Promise<WebhookResult> {
+    if (!signature) {
+      throw new AppError("VALIDATION_ERROR", "Missing Stripe-Signature header", { reason: "unsigned" });
+    }
+    let event: Stripe.Event;
+    try {
+      event = stripe.webhooks.constructEvent(
+        rawBody,
+        signature,
+        options.webhookSecret,
+        options.webhookToleranceSeconds ?? 300,
+      );
+    } catch (error) {
+      throw new AppError("VALIDATION_ERROR", "Invalid webhook signature", {
+        reason: error instanceof Error ? error.message : "invalid",
+      });
+    }
+    if (!(await store.recordEvent(event.id, event.type))) return { received: true, duplicate: true };
+    try {
+      await handleStripeEvent(event, { stripe, store, recordIntent, updateFromIntent });
+    } catch (error) {
+      await store.forgetEvent(event.id);
+      throw toAppError(error);
+    }
+    return { received: true, duplicate: false };
+  }
+
+  return {
+    quote: (spell) => ({ ...spell.price }),
+    hasPaymentMethod: (user) => user.hasPaymentMethod,
+    charge,
+    settle,
+    createCheckoutUrl,
+    createPortalUrl,
+    resumePayment,
+    assertChargeable,
+    handleWebhook,
+  };
+}
+
+function requiresAction(intent: Stripe.PaymentIntent, record: BillingRecord): AppError {
+  return new AppError("PAYMENT_REQUIRES_ACTION", "The payment needs the customer to authenticate", {
+    paymentIntentId: intent.id,
+    clientSecret: intent.client_secret,
+    billingRecordId: record.id,
+  });
+}
+
+function isUnexpectedState(error: unknown): boolean {
+  return (
+    error instanceof Stripe.errors.StripeInvalidRequestError &&
+    error.code === "payment_intent_unexpected_state"
+  );
+}
+
+/** Runs a Stripe call, turning its failures into AppErrors. */
+async function callStripe<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw toAppError(error);
+  }
+}
+
+/**
+ * Stripe being unreachable or failing (after the SDK's retries) is a 503: nothing was charged
+ * that a retry with the same idempotency key would not find again. Anything else from Stripe is
+ * our own misconfiguration, so it stays an internal error with nothing leaked.
+ */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (
+    error instanceof Stripe.errors.StripeConnectionError ||
+    error instanceof Stripe.errors.StripeAPIError ||
+    error instanceof Stripe.errors.StripeRateLimitError ||
+    (error instanceof Stripe.errors.StripeError && (error.statusCode ?? 0) >= 500)
+  ) {
+    return new AppError(
+      "SERVICE_UNAVAILABLE",
+      "The payment provider is unavailable",
+      { provider: "stripe" },
+      {
+        cause: error,
+      },
+    );
+  }
+  return new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: error });
+}
