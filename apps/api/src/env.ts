@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseTrustedIssuers, type TrustedIssuerConfig } from "@spell/auth";
+import { DEV_ISSUER } from "@spell/auth/dev";
 import { z } from "zod";
 
 /** The repository root: `.spell/` (embedded database, dev issuer key) lives there by default. */
@@ -73,7 +74,9 @@ const ZEnvSource = z.object({
   SPELL_SIGNING_KEY: optionalString,
   SPELL_WASM_MEMORY_MB: optionalPositiveInt,
   SPELL_WASM_TIMEOUT_MS: optionalPositiveInt,
+  SPELL_WASM_MAX_TIMEOUT_MS: optionalPositiveInt,
   SPELL_WASM_OUTPUT_BYTES: optionalPositiveInt,
+  SPELL_WASM_MAX_MODULE_BYTES: optionalPositiveInt,
   SPELL_WASM_WORKERS: optionalPositiveInt,
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
@@ -98,10 +101,13 @@ export interface Env {
   jwtAudience: string;
   bodyLimit: number;
   api: { allowedHosts: string[]; secrets: Record<string, string>; signingKey: string | undefined };
+  /** Unset values fall back to the wasm runtime's defaults. */
   wasm: {
     memoryMb: number | undefined;
     timeoutMs: number | undefined;
+    maxTimeoutMs: number | undefined;
     outputBytes: number | undefined;
+    maxModuleBytes: number | undefined;
     workers: number | undefined;
   };
   stripe: { secretKey: string | undefined; webhookSecret: string | undefined; apiBase: string | undefined };
@@ -133,6 +139,9 @@ export function parseEnv(source: EnvSource = process.env): Env {
     if (raw.SPELL_TRUSTED_ISSUERS.length === 0) missing.push("SPELL_TRUSTED_ISSUERS (at least one issuer)");
     if (raw.DATABASE_URL === undefined) missing.push("DATABASE_URL");
     if (raw.SPELL_SIGNING_KEY === undefined) missing.push("SPELL_SIGNING_KEY");
+    if (raw.SPELL_TRUSTED_ISSUERS.some((issuer) => issuer.issuer === DEV_ISSUER)) {
+      missing.push(`SPELL_TRUSTED_ISSUERS without the development issuer "${DEV_ISSUER}"`);
+    }
     if (missing.length > 0) {
       throw new EnvError(
         `Missing configuration for NODE_ENV=production:\n  - ${missing.join("\n  - ")}\n` +
@@ -160,7 +169,9 @@ export function parseEnv(source: EnvSource = process.env): Env {
     wasm: {
       memoryMb: raw.SPELL_WASM_MEMORY_MB,
       timeoutMs: raw.SPELL_WASM_TIMEOUT_MS,
+      maxTimeoutMs: raw.SPELL_WASM_MAX_TIMEOUT_MS,
       outputBytes: raw.SPELL_WASM_OUTPUT_BYTES,
+      maxModuleBytes: raw.SPELL_WASM_MAX_MODULE_BYTES,
       workers: raw.SPELL_WASM_WORKERS,
     },
     stripe: {
