@@ -56,7 +56,10 @@ export function describeError(error: unknown): { text: string; exitCode: ExitCod
     if (issueText) lines.push(...issueText);
     const others = issueText ? rest : error.details;
     if (Object.keys(others).length > 0) lines.push(`  details: ${compact(others)}`);
-    const hint = HINTS[error.code];
+    const hint =
+      error.isNetworkError && error.status === 0
+        ? "is the server running? start it with `pnpm start`, or point SPELL_API_URL / --api-url at it"
+        : HINTS[error.code];
     if (hint) lines.push(`  hint: ${hint}`);
     return { text: `${lines.join("\n")}\n`, exitCode: exitCodeFor(error.code) };
   }

@@ -117,7 +117,8 @@ describe("SpellError mapping", () => {
     expect(error.code).toBe("SERVICE_UNAVAILABLE");
     expect(error.status).toBe(0);
     expect(error.isNetworkError).toBe(true);
-    expect(error.message).toMatch(/unreachable/);
+    expect(error.message).toContain(`unreachable at http://127.0.0.1:${port}: connect ECONNREFUSED`);
+    expect(error.details.baseUrl).toBe(`http://127.0.0.1:${port}`);
   });
 
   it("reports a non-JSON answer (a proxy's HTML page) by its HTTP status", async () => {

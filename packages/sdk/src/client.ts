@@ -49,32 +49,6 @@ export interface SpellClientOptions {
   fetch?: SpellFetch;
 }
 
-export interface SpellClientOptions {
-  /** The server's origin, e.g. `http://127.0.0.1:8787`; tRPC is reached at `${baseUrl}/trpc`. */
-  baseUrl: string;
-  /** A bearer JWT. Without one every call fails with `UNAUTHORIZED`. */
-  token?: string;
-  fetch?: SpellFetch;
-}
-
-/**
- * Where each friendly method lives in the API's router. Kept in one table so a renamed procedure is
- * a one-line change.
- */
-export const PROCEDURES = {
-  execute: { type: "mutation", path: "spell.execute" },
-  estimate: { type: "mutation", path: "spell.estimate" },
-  listSpells: { type: "query", path: "spell.list" },
-  me: { type: "query", path: "me" },
-  ban: { type: "mutation", path: "admin.ban" },
-  unban: { type: "mutation", path: "admin.unban" },
-  publish: { type: "mutation", path: "admin.publish" },
-  teamMembers: { type: "mutation", path: "admin.teamMembers" },
-  checkoutUrl: { type: "mutation", path: "billing.checkoutUrl" },
-  portalUrl: { type: "mutation", path: "billing.portalUrl" },
-  confirmIntent: { type: "mutation", path: "billing.confirmIntent" },
-} as const satisfies Record<string, { type: "query" | "mutation"; path: string }>;
-
 export interface SpellClient {
   /** Runs a spell. A repeated `idempotencyKey` returns the first result and runs nothing. */
   execute(
@@ -129,7 +103,8 @@ function refuseNonJson(fetch: SpellFetch): SpellFetch {
 
 /** A typed Spell client over tRPC. Every friendly method rejects with a `SpellError`. */
 export function createSpellClient(options: SpellClientOptions): SpellClient {
-  const url = `${trimSlash(options.baseUrl)}/trpc`;
+  const baseUrl = trimSlash(options.baseUrl);
+  const url = `${baseUrl}/trpc`;
   const headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const fetch = refuseNonJson(options.fetch ?? globalThis.fetch);
   // httpLink rather than the batch link: one call, one HTTP status, which keeps errors 1:1.
@@ -141,7 +116,7 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
     try {
       return await promise;
     } catch (error) {
-      throw toSpellError(error);
+      throw toSpellError(error, baseUrl);
     }
   }
 

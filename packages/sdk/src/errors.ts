@@ -77,8 +77,22 @@ function codeForStatus(status: number): ErrorCode {
   return "INTERNAL_ERROR";
 }
 
-/** Turns whatever a tRPC call threw into a SpellError; a SpellError passes through unchanged. */
-export function toSpellError(error: unknown): SpellError {
+/** The innermost cause's message: `fetch failed` alone does not say "connection refused". */
+function rootReason(error: Error): string {
+  let current: unknown = error;
+  let reason = error.message;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    reason = current.message || reason;
+    current = current.cause;
+  }
+  return reason;
+}
+
+/**
+ * Turns whatever a tRPC call threw into a SpellError; a SpellError passes through unchanged.
+ * `baseUrl`, when given, is named in network failures.
+ */
+export function toSpellError(error: unknown, baseUrl?: string): SpellError {
   if (error instanceof SpellError) return error;
   if (!(error instanceof TRPCClientError)) {
     const message = error instanceof Error ? error.message : String(error);
@@ -102,17 +116,19 @@ export function toSpellError(error: unknown): SpellError {
   if (error.cause instanceof SpellError) return error.cause;
   // No error shape: the request never got a tRPC answer (connection refused, DNS, a non-JSON page).
   const status = responseStatus(error.meta);
-  const reason = error.cause?.message ?? error.message;
+  const reason = rootReason(error);
+  const where = baseUrl === undefined ? {} : { baseUrl };
   if (status === undefined) {
-    return new SpellError("SERVICE_UNAVAILABLE", `Spell API unreachable: ${reason}`, {
+    const at = baseUrl === undefined ? "" : ` at ${baseUrl}`;
+    return new SpellError("SERVICE_UNAVAILABLE", `Spell API unreachable${at}: ${reason}`, {
       status: 0,
-      details: { network: true, reason },
+      details: { network: true, reason, ...where },
       cause: error,
     });
   }
   return new SpellError(codeForStatus(status), `Unexpected answer from the Spell API (HTTP ${status})`, {
     status,
-    details: { network: true, reason },
+    details: { network: true, reason, ...where },
     cause: error,
   });
 }
