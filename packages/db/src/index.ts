@@ -1,1 +1,3 @@
+export { createDatabase, type Database, type DatabaseOptions } from "./database.ts";
+export { type EmbeddedPostgres, type EmbeddedPostgresOptions, startEmbeddedPostgres } from "./embedded.ts";
 export { migrateDatabase } from "./migrate/migrate.ts";

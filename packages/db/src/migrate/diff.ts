@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import pg from "pg";
+import { withDatabase } from "../url.ts";
 import { migrateDatabase } from "./migrate.ts";
 import { prismaDir, schemaPath } from "./migrations.ts";
 import { lastEnginePanic, openSchemaEngine } from "./schema-engine.ts";
@@ -48,10 +49,4 @@ export async function diffMigrationsToSchema(serverUrl: string): Promise<string>
   } finally {
     await admin.end();
   }
-}
-
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
 }

@@ -1,0 +1,161 @@
+import type { ExecutionStatus, JsonObject } from "@spell/contracts";
+import type { ExecutionLog, NewExecution, StoredExecution, StoredOutcome } from "@spell/engine";
+import type pg from "pg";
+import { isUuid, query } from "../sql.ts";
+
+interface ExecutionRow {
+  id: string;
+  user_id: string;
+  spell_id: string;
+  slug: string;
+  request_hash: string;
+  status: ExecutionStatus;
+  outcome: StoredOutcome | null;
+}
+
+const EXECUTION_COLUMNS = "id, user_id, spell_id, slug, request_hash, status, outcome";
+
+function toStoredExecution(row: ExecutionRow): StoredExecution {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    spellId: row.spell_id,
+    slug: row.slug,
+    requestHash: row.request_hash,
+    status: row.status,
+    outcome: row.outcome,
+  };
+}
+
+/**
+ * The artifact that runs is the spell's current one when the execution starts; reading it inside
+ * the insert records it without another round trip.
+ */
+const INSERT_COLUMNS = `(id, user_id, spell_id, artifact_id, slug, runtime, status, idempotency_key, request_hash,
+  amount, currency, outcome, error_code, duration_ms, finished_at)`;
+const INSERT_VALUES = `($1, $2, $3, (SELECT current_artifact_id FROM spells WHERE id = $3), $4, $5, $6, $7, $8,
+  $9, $10, $11::jsonb, $12, $13, $14)`;
+
+function insertValues(
+  execution: NewExecution,
+  status: ExecutionStatus,
+  outcome: StoredOutcome | null,
+  finishedAt: Date | null,
+): unknown[] {
+  return [
+    execution.id,
+    execution.userId,
+    execution.spellId,
+    execution.slug,
+    execution.runtime,
+    status,
+    execution.idempotencyKey,
+    execution.requestHash,
+    execution.price.amount,
+    execution.price.currency,
+    outcome === null ? null : JSON.stringify(outcome),
+    outcome?.kind === "failed" ? outcome.error.code : null,
+    outcome?.kind === "succeeded" ? outcome.durationMs : null,
+    finishedAt,
+  ];
+}
+
+export function createExecutionLog(pool: pg.Pool): ExecutionLog {
+  async function get(executionId: string): Promise<StoredExecution | null> {
+    if (!isUuid(executionId)) return null;
+    const rows = await query<ExecutionRow>(
+      pool,
+      `SELECT ${EXECUTION_COLUMNS} FROM executions WHERE id = $1`,
+      [executionId],
+      "executions_get",
+    );
+    return rows[0] ? toStoredExecution(rows[0]) : null;
+  }
+
+  return {
+    async begin(execution) {
+      const values = insertValues(execution, "running", null, null);
+      if (execution.idempotencyKey === null) {
+        await query(
+          pool,
+          `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
+          values,
+          "executions_begin",
+        );
+        return { kind: "started" };
+      }
+      // The (user_id, idempotency_key) unique index arbitrates concurrent duplicates: exactly one insert
+      // returns a row. A loser's DO NOTHING waits for the winner's commit, so the read below finds it.
+      const inserted = await query(
+        pool,
+        `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}
+         ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id`,
+        values,
+        "executions_begin_idempotent",
+      );
+      if (inserted.length > 0) return { kind: "started" };
+      const existing = await query<ExecutionRow>(
+        pool,
+        `SELECT ${EXECUTION_COLUMNS} FROM executions WHERE user_id = $1 AND idempotency_key = $2`,
+        [execution.userId, execution.idempotencyKey],
+        "executions_by_key",
+      );
+      if (!existing[0]) throw new Error("idempotency conflict without a stored execution");
+      return { kind: "existing", execution: toStoredExecution(existing[0]) };
+    },
+
+    get,
+
+    async finish(executionId, outcome, finishedAt) {
+      await query(
+        pool,
+        `UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
+           duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
+           pending_input = NULL
+         WHERE id = $1`,
+        [
+          executionId,
+          outcome.kind,
+          JSON.stringify(outcome),
+          outcome.kind === "failed" ? outcome.error.code : null,
+          finishedAt,
+          outcome.kind === "succeeded" ? outcome.durationMs : null,
+        ],
+        "executions_finish",
+      );
+    },
+
+    async markPendingPayment(executionId, pending) {
+      const outcome: StoredOutcome = { kind: "failed", error: pending.error };
+      await query(
+        pool,
+        `UPDATE executions SET status = 'pending_payment', pending_input = $2::jsonb, outcome = $3::jsonb,
+           error_code = $4
+         WHERE id = $1`,
+        [executionId, JSON.stringify(pending.input), JSON.stringify(outcome), pending.error.code],
+      );
+    },
+
+    async claimPendingPayment(executionId) {
+      if (!isUuid(executionId)) return null;
+      // The status guard makes the claim atomic: of two concurrent confirmations only one row update wins.
+      const rows = await query<{ pending_input: JsonObject | null }>(
+        pool,
+        `UPDATE executions SET status = 'running', outcome = NULL, error_code = NULL
+         WHERE id = $1 AND status = 'pending_payment' RETURNING pending_input`,
+        [executionId],
+      );
+      const input = rows[0]?.pending_input;
+      return input ? { input } : null;
+    },
+
+    async record(execution, outcome, finishedAt) {
+      await query(
+        pool,
+        `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
+        insertValues(execution, outcome.kind, outcome, finishedAt),
+        "executions_record",
+      );
+    },
+  };
+}

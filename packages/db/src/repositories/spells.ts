@@ -1,0 +1,159 @@
+import { AppError, type JsonObject, type RuntimeKind, type Visibility } from "@spell/contracts";
+import type { SpellRecord, SpellStore } from "@spell/engine";
+import type pg from "pg";
+import { isUuid, query, transaction } from "../sql.ts";
+
+interface SpellRow {
+  id: string;
+  slug: string;
+  runtime: RuntimeKind;
+  config: JsonObject;
+  price_amount: number;
+  currency: string;
+  visibility: Visibility;
+  team_id: string | null;
+  created_by: string;
+  artifact_id: string;
+  builtin: string | null;
+  api_endpoint: string | null;
+  wasm_sha256: string | null;
+  metadata: JsonObject;
+}
+
+/** Never `wasm_binary`: the bytes are read only on a compiled-module cache miss (loadWasmBinary). */
+const SPELL_COLUMNS = `s.id, s.slug, s.runtime, s.config, s.price_amount, s.currency, s.visibility, s.team_id,
+  s.created_by, a.id AS artifact_id, a.builtin, a.api_endpoint, a.wasm_sha256, a.metadata`;
+
+function toSpellRecord(row: SpellRow): SpellRecord {
+  return {
+    id: row.id,
+    slug: row.slug,
+    runtime: row.runtime,
+    config: row.config,
+    price: { amount: row.price_amount, currency: row.currency },
+    visibility: row.visibility,
+    teamId: row.team_id,
+    createdBy: row.created_by,
+    artifact: {
+      id: row.artifact_id,
+      builtin: row.builtin,
+      apiEndpoint: row.api_endpoint,
+      wasmSha256: row.wasm_sha256,
+      metadata: row.metadata,
+    },
+  };
+}
+
+const FIND_BY_SLUG = `SELECT ${SPELL_COLUMNS}, tm.user_id IS NOT NULL AS caller_is_team_member
+  FROM spells s
+  JOIN artifacts a ON a.id = s.current_artifact_id
+  LEFT JOIN team_members tm ON tm.team_id = s.team_id AND tm.user_id = $2
+  WHERE s.slug = $1`;
+
+const LIST_RUNNABLE = `SELECT ${SPELL_COLUMNS}
+  FROM spells s
+  JOIN artifacts a ON a.id = s.current_artifact_id
+  WHERE s.visibility = 'public'
+     OR (s.visibility = 'private' AND s.created_by = $1)
+     OR (s.visibility = 'team' AND EXISTS (
+          SELECT 1 FROM team_members tm WHERE tm.team_id = s.team_id AND tm.user_id = $1))
+  ORDER BY s.slug`;
+
+const UPSERT_SPELL = `INSERT INTO spells (slug, runtime, config, price_amount, currency, visibility, team_id, created_by)
+  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+  ON CONFLICT (slug) DO UPDATE SET
+    runtime = EXCLUDED.runtime, config = EXCLUDED.config, price_amount = EXCLUDED.price_amount,
+    currency = EXCLUDED.currency, visibility = EXCLUDED.visibility, team_id = EXCLUDED.team_id,
+    updated_at = now()
+  RETURNING id, created_by`;
+
+export function createSpellStore(pool: pg.Pool): SpellStore {
+  return {
+    async findBySlug(slug, callerId) {
+      const rows = await query<SpellRow & { caller_is_team_member: boolean }>(
+        pool,
+        FIND_BY_SLUG,
+        [slug, callerId],
+        "spells_find_by_slug",
+      );
+      const row = rows[0];
+      if (!row) return null;
+      return { spell: toSpellRecord(row), callerIsTeamMember: row.caller_is_team_member };
+    },
+
+    async listRunnable(callerId) {
+      const rows = await query<SpellRow>(pool, LIST_RUNNABLE, [callerId], "spells_list_runnable");
+      return rows.map(toSpellRecord);
+    },
+
+    async publish(request) {
+      const { artifact } = request;
+      return transaction(pool, async (client) => {
+        // Republishing keeps the spell's id and creator; the old artifact row stays as history.
+        const [spell] = await query<{ id: string; created_by: string }>(client, UPSERT_SPELL, [
+          request.slug,
+          request.runtime,
+          JSON.stringify(request.config),
+          request.price.amount,
+          request.price.currency,
+          request.visibility,
+          request.teamId,
+          request.createdBy,
+        ]);
+        if (!spell) throw new Error("spell upsert returned no row");
+        const [inserted] = await query<{ id: string }>(
+          client,
+          `INSERT INTO artifacts (spell_id, builtin, api_endpoint, wasm_binary, wasm_sha256, metadata)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id`,
+          [
+            spell.id,
+            artifact.builtin,
+            artifact.apiEndpoint,
+            artifact.wasmBinary ? Buffer.from(artifact.wasmBinary) : null,
+            artifact.wasmSha256,
+            JSON.stringify(artifact.metadata),
+          ],
+        );
+        if (!inserted) throw new Error("artifact insert returned no row");
+        await query(client, "UPDATE spells SET current_artifact_id = $2 WHERE id = $1", [
+          spell.id,
+          inserted.id,
+        ]);
+        const record: SpellRecord = {
+          id: spell.id,
+          slug: request.slug,
+          runtime: request.runtime,
+          config: request.config,
+          price: { amount: request.price.amount, currency: request.price.currency },
+          visibility: request.visibility,
+          teamId: request.teamId,
+          createdBy: spell.created_by,
+          artifact: {
+            id: inserted.id,
+            builtin: artifact.builtin,
+            apiEndpoint: artifact.apiEndpoint,
+            wasmSha256: artifact.wasmSha256,
+            metadata: artifact.metadata,
+          },
+        };
+        return record;
+      });
+    },
+
+    async loadWasmBinary(artifactId) {
+      const rows = isUuid(artifactId)
+        ? await query<{ wasm_binary: Buffer | null }>(
+            pool,
+            "SELECT wasm_binary FROM artifacts WHERE id = $1",
+            [artifactId],
+            "artifacts_wasm_binary",
+          )
+        : [];
+      const binary = rows[0]?.wasm_binary;
+      if (!binary) {
+        throw new AppError("INTERNAL_ERROR", "The artifact has no wasm binary", { artifactId });
+      }
+      return new Uint8Array(binary.buffer, binary.byteOffset, binary.byteLength);
+    },
+  };
+}

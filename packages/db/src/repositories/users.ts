@@ -1,0 +1,106 @@
+import type { ErrorCode, ExecutionStatus, MeOutput, RuntimeKind } from "@spell/contracts";
+import type { UserRecord, UserStore } from "@spell/engine";
+import type pg from "pg";
+import { query } from "../sql.ts";
+
+interface UserRow {
+  id: string;
+  status: "active" | "banned";
+  stripe_customer_id: string | null;
+  has_payment_method: boolean;
+  created_at: Date;
+}
+
+const USER_COLUMNS =
+  "id, status, stripe_customer_id, default_payment_method_id IS NOT NULL AS has_payment_method, created_at";
+
+export function toUserRecord(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    status: row.status,
+    stripeCustomerId: row.stripe_customer_id,
+    hasPaymentMethod: row.has_payment_method,
+    createdAt: row.created_at,
+  };
+}
+
+export async function findUser(pool: pg.Pool, userId: string): Promise<UserRecord | null> {
+  const rows = await query<UserRow>(
+    pool,
+    `SELECT ${USER_COLUMNS} FROM users WHERE id = $1`,
+    [userId],
+    "users_find",
+  );
+  return rows[0] ? toUserRecord(rows[0]) : null;
+}
+
+export function createUserStore(pool: pg.Pool): UserStore {
+  async function ensureUser(userId: string): Promise<UserRecord> {
+    // Every request after a user's first is this one indexed read.
+    const existing = await findUser(pool, userId);
+    if (existing) return existing;
+    // Concurrent first requests all insert; the losers' DO NOTHING waits for the winner's commit, so
+    // the re-read below always finds the row.
+    await query(
+      pool,
+      "INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+      [userId],
+      "users_insert",
+    );
+    const created = await findUser(pool, userId);
+    if (!created) throw new Error(`user ${userId} vanished right after being created`);
+    return created;
+  }
+
+  return {
+    ensureUser,
+    async describe(userId, recentLimit) {
+      const user = await ensureUser(userId);
+      const [totals, charged, recent] = await Promise.all([
+        query<{ total: number }>(pool, "SELECT count(*)::int AS total FROM executions WHERE user_id = $1", [
+          userId,
+        ]),
+        query<{ currency: string; amount: number }>(
+          pool,
+          `SELECT currency, sum(amount)::int AS amount FROM billing_records
+           WHERE user_id = $1 AND status = 'succeeded' GROUP BY currency ORDER BY currency`,
+          [userId],
+        ),
+        query<RecentRow>(
+          pool,
+          `SELECT id, slug, runtime, status, error_code, amount, currency, duration_ms, created_at
+           FROM executions WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+          [userId, Math.max(0, Math.trunc(recentLimit))],
+        ),
+      ]);
+      const usage: MeOutput["usage"] = {
+        totalExecutions: totals[0]?.total ?? 0,
+        totalCharged: charged.map((row) => ({ currency: row.currency, amount: row.amount })),
+        recent: recent.map((row) => ({
+          executionId: row.id,
+          slug: row.slug,
+          runtime: row.runtime,
+          status: row.status,
+          errorCode: row.error_code,
+          amount: row.amount,
+          currency: row.currency,
+          durationMs: row.duration_ms,
+          createdAt: row.created_at.toISOString(),
+        })),
+      };
+      return { user, usage };
+    },
+  };
+}
+
+interface RecentRow {
+  id: string;
+  slug: string;
+  runtime: RuntimeKind;
+  status: ExecutionStatus;
+  error_code: ErrorCode | null;
+  amount: number;
+  currency: string;
+  duration_ms: number | null;
+  created_at: Date;
+}
