@@ -1,0 +1,49 @@
+import { EnvError, parseEnv } from "./env.ts";
+import { type RunningServer, startServer } from "./server.ts";
+
+async function main(): Promise<void> {
+  let server: RunningServer;
+  try {
+    const env = parseEnv();
+    server = await startServer(env);
+  } catch (error) {
+    if (error instanceof EnvError) {
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+
+  console.log(`Spell API listening on ${server.url}`);
+  console.log(`  REST ${server.url}/api   tRPC ${server.url}/trpc   OpenAPI ${server.url}/api/openapi.json`);
+  if (server.devIssuer) {
+    const token = await server.devIssuer.mintToken({ sub: "alice" });
+    console.log("\nTry it (development issuer, trusted outside production only):");
+    console.log(`  pnpm spell login --dev && pnpm spell exec echo@v1 --input '{"hello":"world"}'`);
+    console.log(
+      `  curl -s ${server.url}/api/spell/execute -H 'Authorization: Bearer ${token}' ` +
+        `-H 'Content-Type: application/json' -d '{"spell":"echo@v1","input":{"hello":"world"}}'`,
+    );
+  }
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error("shutdown failed", error);
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+main().catch((error: unknown) => {
+  console.error("Spell API failed to start:", error);
+  process.exit(1);
+});

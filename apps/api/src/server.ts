@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { TrustedIssuerConfig } from "@spell/auth";
+import { type DevIssuer, loadOrCreateDevIssuer } from "@spell/auth/dev";
+import type { PublishInput } from "@spell/contracts";
+import { ZPublishInput } from "@spell/contracts";
+import { createDatabase, type Database, migrateDatabase, startEmbeddedPostgres } from "@spell/db";
+import { type Engine, WASM_DEMOS } from "@spell/engine";
+import { createApp } from "./app.ts";
+import { composeBilling, composeEngine } from "./compose.ts";
+import type { Env } from "./env.ts";
+import { consoleLogger, type Logger } from "./errors.ts";
+
+/** The owner of the demo spells; never a caller (no token carries this `sub` unless minted so). */
+export const SYSTEM_USER_ID = "spell-system";
+
+export const BUILTIN_DEMOS: PublishInput[] = [
+  {
+    slug: "echo@v1",
+    runtime: "builtin",
+    artifact: { builtin: "echo" },
+    visibility: "public",
+    priceAmount: 0,
+    metadata: { description: "Returns its input unchanged" },
+  },
+  {
+    slug: "resize@v1",
+    runtime: "builtin",
+    artifact: { builtin: "resize" },
+    visibility: "public",
+    priceAmount: 0,
+    metadata: { description: "Resizes a base64 PNG, JPEG or WebP image" },
+  },
+];
+
+export interface RunningServer {
+  /** `http://host:port` of the listening server. */
+  url: string;
+  port: number;
+  engine: Engine;
+  database: Database;
+  /** Set outside production: mints tokens the server trusts (quick start, tests). */
+  devIssuer: DevIssuer | undefined;
+  /** Stops accepting, then closes the engine, the database and the embedded Postgres, once. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Off where wasm is not needed (its worker threads are not free on a small machine). */
+  wasm?: boolean;
+}
+
+/**
+ * Everything `pnpm start` does after reading the environment: database (embedded when no URL),
+ * migrations, engine, demo spells, dev issuer outside production, and the listening server.
+ */
+export async function startServer(env: Env, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? consoleLogger;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step().catch((error) => logger.error("shutdown", error));
+  };
+
+  try {
+    let databaseUrl = env.databaseUrl;
+    if (databaseUrl === undefined) {
+      const embedded = await startEmbeddedPostgres({ dataDir: join(env.dataDir, "db") });
+      cleanups.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+    await migrateDatabase(databaseUrl);
+    const database = createDatabase({ url: databaseUrl });
+    cleanups.push(() => database.close());
+
+    const devIssuer = env.trustDevIssuer ? await loadOrCreateDevIssuer(env.dataDir) : undefined;
+    const issuers: TrustedIssuerConfig[] = [...env.trustedIssuers, ...(devIssuer ? [devIssuer.config] : [])];
+    const billing = composeBilling(env);
+    if (billing.close) cleanups.push(billing.close);
+    const engine = composeEngine({
+      env,
+      ports: database,
+      issuers,
+      billing: billing.billing,
+      ...(options.wasm === false ? { wasm: false } : {}),
+      signingKey: env.api.signingKey ?? (await devSigningKey(env.dataDir)),
+    });
+    cleanups.push(() => engine.close());
+
+    await seedDemoSpells(engine, database, [
+      ...BUILTIN_DEMOS,
+      ...(options.wasm === false ? [] : await wasmDemos()),
+      ...(billing.demoSpells ?? []),
+    ]);
+
+    const app = createApp({
+      engine,
+      ping: () => database.ping(),
+      maxBodySize: env.bodyLimit,
+      logger,
+      ...(env.publicUrl !== undefined ? { publicUrl: env.publicUrl } : {}),
+      ...(billing.extraRoutes ? { extraRoutes: billing.extraRoutes } : {}),
+    });
+    const server = app.listen(env.port, env.host);
+    await once(server, "listening");
+    cleanups.push(() => closeServer(server));
+    const { port } = server.address() as AddressInfo;
+    const host = env.host.includes(":") ? `[${env.host}]` : env.host;
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+      port,
+      engine,
+      database,
+      devIssuer,
+      close: () => {
+        closing ??= cleanup();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    // Idle keep-alive sockets would hold close() open until they time out.
+    server.closeIdleConnections();
+  });
+}
+
+/**
+ * Publishes each demo spell that does not exist yet, so a restart never replaces an artifact an
+ * admin has republished since.
+ */
+export async function seedDemoSpells(
+  engine: Engine,
+  database: Database,
+  demos: PublishInput[],
+): Promise<void> {
+  const user = await database.users.ensureUser(SYSTEM_USER_ID);
+  const session = { caller: { userId: SYSTEM_USER_ID, isAdmin: true }, user };
+  for (const demo of demos) {
+    if ((await database.spells.findBySlug(demo.slug, SYSTEM_USER_ID)) !== null) continue;
+    await engine.publish(session, ZPublishInput.parse(demo));
+  }
+}
+
+async function wasmDemos(): Promise<PublishInput[]> {
+  return Promise.all(
+    WASM_DEMOS.map(async (demo) => ({
+      slug: demo.slug,
+      runtime: "wasm" as const,
+      artifact: { wasmBase64: (await readFile(demo.file)).toString("base64") },
+      visibility: "public" as const,
+      priceAmount: 0,
+      metadata: { description: demo.description, inputSchema: demo.inputSchema },
+    })),
+  );
+}
+
+/**
+ * Outside production an unset SPELL_SIGNING_KEY is replaced by a random key kept beside the dev
+ * issuer, so api spells work in the quick start and their secrets survive restarts.
+ */
+async function devSigningKey(dataDir: string): Promise<string> {
+  const path = join(dataDir, "signing-key");
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  await mkdir(dataDir, { recursive: true });
+  const key = randomBytes(32).toString("hex");
+  try {
+    await writeFile(path, `${key}\n`, { mode: 0o600, flag: "wx" });
+    return key;
+  } catch (error) {
+    // Another process created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return (await readFile(path, "utf8")).trim();
+    throw error;
+  }
+}
