@@ -65,9 +65,7 @@ describe("webhook", () => {
     expect(result).toEqual({ received: true, duplicate: false });
     expect(store.users.get("user-1")?.defaultPaymentMethodId).toBe("pm_card_visa");
     const customer = fake.state.customers.get(customerId);
-    expect((customer?.invoice_settings as { default_payment_method: unknown }).default_payment_method).toBe(
-      "pm_card_visa",
-    );
+    expect(customer?.invoice_settings).toMatchObject({ default_payment_method: "pm_card_visa" });
   });
 
   it("setup_intent.succeeded saves the card too", async () => {
@@ -140,7 +138,8 @@ describe("webhook", () => {
     const spell = spellRecord();
     const charge = await billing.charge({ executionId: "exe-1", user, spell, price: spell.price });
     await billing.settle(charge, "succeeded");
-    const intent = fake.state.paymentIntents.get(charge.paymentIntentId) ?? {};
+    const intent = fake.state.paymentIntents.get(charge.paymentIntentId);
+    if (!intent) throw new Error("no intent");
 
     await deliver(billing, createStripeEvent("payment_intent.succeeded", intent));
     expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("succeeded");
@@ -170,7 +169,8 @@ describe("webhook", () => {
       .charge({ executionId: "exe-2", user, spell, price: spell.price })
       .catch((e) => e);
     const paymentIntentId = String((error as AppError).details.paymentIntentId);
-    const intent = structuredClone(fake.state.paymentIntents.get(paymentIntentId) ?? {});
+    const intent = structuredClone(fake.state.paymentIntents.get(paymentIntentId));
+    if (!intent) throw new Error("no intent");
     intent.last_payment_error = { code: "card_declined", decline_code: "do_not_honor", type: "card_error" };
 
     await deliver(billing, createStripeEvent("payment_intent.payment_failed", intent));
