@@ -274,7 +274,7 @@ export function buildProgram(ctx: CliContext): Command {
       if (opts.json) return out(`${JSON.stringify(result)}\n`);
       const { spell } = result;
       out(
-        `published ${spell.slug} (${spell.runtime}, ${spell.visibility}${spell.teamId ? ` team ${spell.teamId}` : ""}, ${formatPrice(spell.price)}) artifact ${spell.artifactId}\n`,
+        `published ${spell.slug} (${spell.runtime}, ${spell.visibility}${spell.teamId ? ` ${spell.teamId}` : ""}, ${formatPrice(spell.price)}) artifact ${spell.artifactId}\n`,
       );
       if (result.signingSecret)
         out(`signing secret (shown once, give it to the upstream): ${result.signingSecret}\n`);
