@@ -1,0 +1,5 @@
+;; Hostile: spins forever. Expect RUNTIME_TIMEOUT.
+(module
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $forever (br $forever))))
