@@ -1,3 +1,13 @@
+export {
+  createLocalTestBilling,
+  LOCAL_CHECKOUT_PATH,
+  LOCAL_TEST_PAYMENT_METHODS,
+  type LocalHttpResponse,
+  type LocalTestBilling,
+  type LocalTestBillingOptions,
+  type LocalTestPaymentMethod,
+  type LocalTestRoutes,
+} from "./local-test-billing.ts";
 export { assertChargeable, MINIMUM_CHARGE } from "./minimum.ts";
 export { createNoBilling } from "./no-billing.ts";
 export { RECORD_TRANSITIONS } from "./status.ts";
