@@ -1,0 +1,180 @@
+import { randomUUID } from "node:crypto";
+import type { TrustedIssuerConfig } from "@spell/auth";
+import { createNoBilling } from "@spell/billing";
+import type { PublishInput } from "@spell/contracts";
+import { createDatabase, type Database } from "@spell/db";
+import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
+import type { Engine } from "@spell/engine";
+import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
+import { SignJWT } from "jose";
+import { createApp } from "../app.ts";
+import { composeEngine } from "../compose.ts";
+import { parseEnv } from "../env.ts";
+import type { Logger } from "../errors.ts";
+import type { AppRouter } from "../routers/index.ts";
+import { BUILTIN_DEMOS, seedDemoSpells } from "../server.ts";
+import { call, type JsonResponse, type Listening, listen } from "./http.ts";
+
+/** Signs tokens for ordinary users; its tokens never make an admin, whatever their scope says. */
+export const USER_ISSUER = { issuer: "https://users.test", secret: "user-issuer-secret-0123456789abcdef" };
+/** Admin-capable: its tokens with `scope: spell:admin` are admins. */
+export const ADMIN_ISSUER = { issuer: "https://admins.test", secret: "admin-issuer-secret-0123456789abcdef" };
+export const AUDIENCE = "spell";
+
+const ISSUERS: TrustedIssuerConfig[] = [
+  { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret },
+  { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true },
+];
+
+export interface TokenOptions {
+  /** Default: the user issuer; `admin` signs with the admin-capable issuer and the admin scope. */
+  admin?: boolean;
+  scopes?: string[];
+  issuer?: string;
+  secret?: string;
+  audience?: string;
+  /** jose time span, e.g. "10m" or a past unix time for an expired token. */
+  expiresAt?: string | number;
+  notBefore?: number;
+  sub?: string | null;
+}
+
+export async function signToken(sub: string, options: TokenOptions = {}): Promise<string> {
+  const base = options.admin ? ADMIN_ISSUER : USER_ISSUER;
+  const scopes = options.scopes ?? (options.admin ? ["spell:admin"] : []);
+  const jwt = new SignJWT(scopes.length > 0 ? { scope: scopes.join(" ") } : {})
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(options.issuer ?? base.issuer)
+    .setAudience(options.audience ?? AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresAt ?? "10m");
+  if (options.sub !== null) jwt.setSubject(options.sub ?? sub);
+  if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
+  return jwt.sign(new TextEncoder().encode(options.secret ?? base.secret));
+}
+
+export interface Caller {
+  id: string;
+  token: string;
+}
+
+export interface Instance {
+  url: string;
+  engine: Engine;
+  database: Database;
+  close(): Promise<void>;
+}
+
+export interface Harness {
+  url: string;
+  testDb: TestDatabase;
+  engine: Engine;
+  /** A new user with a valid token (the row is created on first use, as in production). */
+  user(prefix?: string): Promise<Caller>;
+  /** A new admin (admin-capable issuer, `spell:admin` scope). */
+  admin(): Promise<Caller>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<JsonResponse>;
+  trpc(token?: string, headers?: Record<string, string>): TRPCClient<AppRouter>;
+  /** Publishes through `POST /api/admin/spells`; throws unless it answers 200. */
+  publish(input: PublishInput, admin?: Caller): Promise<JsonResponse>;
+  /** Rows in `executions` for a user: what actually ran (or started to). */
+  executionCount(userId: string): Promise<number>;
+  /** Another API instance on the same database, with its own engine and connections. */
+  startInstance(): Promise<Instance>;
+  close(): Promise<void>;
+}
+
+const quietLogger: Logger = { error: () => {} };
+
+async function startInstance(database: Database, logger: Logger): Promise<Instance & { http: Listening }> {
+  const env = parseEnv({ NODE_ENV: "test" });
+  const engine = composeEngine({
+    env,
+    ports: database,
+    issuers: ISSUERS,
+    billing: createNoBilling(),
+    wasm: false,
+  });
+  const http = await listen(createApp({ engine, ping: () => database.ping(), logger }));
+  return {
+    url: http.url,
+    engine,
+    database,
+    http,
+    close: async () => {
+      await http.close();
+      await engine.close();
+    },
+  };
+}
+
+/**
+ * A real API over HTTP on 127.0.0.1: a fresh database (on DATABASE_URL's server, else embedded),
+ * two HS256 test issuers, the demo spells, and helpers that create users, tokens and spells.
+ */
+export async function startHarness(options: { logger?: Logger } = {}): Promise<Harness> {
+  const testDb = await createTestDatabase({ url: process.env.DATABASE_URL });
+  const logger = options.logger ?? quietLogger;
+  const main = await startInstance(testDb.database, logger);
+  await seedDemoSpells(main.engine, testDb.database, BUILTIN_DEMOS);
+  const extra: Array<() => Promise<void>> = [];
+  let adminCaller: Caller | undefined;
+
+  const harness: Harness = {
+    url: main.url,
+    testDb,
+    engine: main.engine,
+    async user(prefix = "user") {
+      const id = `${prefix}-${randomUUID()}`;
+      return { id, token: await signToken(id) };
+    },
+    async admin() {
+      const id = `admin-${randomUUID()}`;
+      return { id, token: await signToken(id, { admin: true }) };
+    },
+    call: (method, path, callOptions) => call(main.url, method, path, callOptions),
+    trpc: (token, headers = {}) =>
+      createTRPCClient<AppRouter>({
+        links: [
+          httpLink({
+            url: `${main.url}/trpc`,
+            headers: { ...headers, ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) },
+          }),
+        ],
+      }),
+    async publish(input, admin) {
+      adminCaller ??= await harness.admin();
+      const response = await harness.call("POST", "/api/admin/spells", {
+        token: (admin ?? adminCaller).token,
+        body: input,
+      });
+      if (response.status !== 200) {
+        throw new Error(
+          `publish ${input.slug} answered ${response.status}: ${JSON.stringify(response.body)}`,
+        );
+      }
+      return response;
+    },
+    executionCount: (userId) => testDb.database.prisma.execution.count({ where: { userId } }),
+    async startInstance() {
+      const database = createDatabase({ url: testDb.url, poolSize: 2 });
+      const instance = await startInstance(database, logger);
+      const close = async () => {
+        await instance.close();
+        await database.close();
+      };
+      extra.push(close);
+      return { ...instance, close };
+    },
+    async close() {
+      for (const close of extra) await close().catch(() => {});
+      await main.close();
+      await testDb.drop();
+    },
+  };
+  return harness;
+}
