@@ -87,7 +87,9 @@ export async function watToWasm(source: string, features: Record<string, boolean
   const module = wabt.parseWat("module.wat", source, features);
   try {
     module.resolveNames();
-    module.validate();
+    // wabt's validate() ignores the parse features, so modules using proposals skip it (the tests
+    // build such modules precisely to see them refused).
+    if (Object.keys(features).length === 0) module.validate();
     return new Uint8Array(module.toBinary({}).buffer);
   } finally {
     module.destroy();
