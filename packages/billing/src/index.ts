@@ -23,6 +23,7 @@ export {
 export {
   createStripeBilling,
   PAYMENT_METHOD_HINT,
+  parseStripeApiBase,
   type StripeBilling,
   type StripeBillingOptions,
   type WebhookResult,

@@ -179,6 +179,31 @@ describe("charge", () => {
     expect(store.records.size).toBe(0);
   });
 
+  it("concurrent charges of one execution create one PaymentIntent and one record", async () => {
+    const { billing, store, user, spell } = await setup();
+
+    const charges = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+      ),
+    );
+
+    expect(new Set(charges.map((charge) => charge.paymentIntentId)).size).toBe(1);
+    expect(fake.state.paymentIntents.size).toBe(1);
+    expect(store.records.size).toBe(1);
+  });
+
+  it("refuses a price below Stripe's minimum without calling Stripe", async () => {
+    const { billing, user, spell } = await setup();
+
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: { amount: 10, currency: "usd" } }),
+    );
+
+    expect(error.code).toBe("PRICE_BELOW_MINIMUM");
+    expect(fake.requests).toHaveLength(0);
+  });
+
   it("charging the same execution twice returns the same PaymentIntent and record", async () => {
     const { billing, store, user, spell } = await setup();
 

@@ -2,7 +2,7 @@ import { AppError } from "@spell/contracts";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryBillingStore } from "./store.ts";
-import { createStripeBilling } from "./stripe-billing.ts";
+import { createStripeBilling, parseStripeApiBase } from "./stripe-billing.ts";
 import { userRecord } from "./test-fixtures.ts";
 import { createFakeStripe } from "./testing/index.ts";
 
@@ -121,6 +121,27 @@ describe("checkout and portal URLs", () => {
       .catch((e: unknown) => e);
 
     expect((error as AppError).code).toBe("VALIDATION_ERROR");
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe("STRIPE_API_BASE", () => {
+  it("sends every request to the configured Stripe-compatible server", async () => {
+    const local = createFakeStripe({ baseUrl: "http://127.0.0.1:12111" });
+    server.use(...local.handlers);
+    const apiBase = parseStripeApiBase("http://127.0.0.1:12111");
+    expect(apiBase).toEqual(local.apiBase);
+    const billing = createStripeBilling({
+      secretKey: "sk_test_123",
+      webhookSecret: "whsec_test",
+      store: createMemoryBillingStore(),
+      allowedReturnOrigins: ["https://app.example.com"],
+      apiBase,
+    });
+
+    await billing.createCheckoutUrl(userRecord("user-1"), urls);
+
+    expect(local.requests.map((request) => request.path)).toEqual(["/v1/customers", "/v1/checkout/sessions"]);
     expect(fake.requests).toHaveLength(0);
   });
 });

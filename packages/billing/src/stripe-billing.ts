@@ -35,6 +35,20 @@ export type StripeBilling = Billing & {
 
 export const PAYMENT_METHOD_HINT = "POST /api/billing/checkout-url";
 
+/** `STRIPE_API_BASE=http://localhost:12111` → the `apiBase` option (for a local Stripe-compatible server). */
+export function parseStripeApiBase(url: string): NonNullable<StripeBillingOptions["apiBase"]> {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new Error(`STRIPE_API_BASE must be an http(s) URL, got ${parsed.protocol}`);
+  }
+  const protocol = parsed.protocol === "http:" ? "http" : "https";
+  return {
+    host: parsed.hostname,
+    port: parsed.port ? Number(parsed.port) : protocol === "http" ? 80 : 443,
+    protocol,
+  };
+}
+
 /** The Stripe adapter of the engine's billing port: manual capture, one Customer per user. */
 export function createStripeBilling(options: StripeBillingOptions): StripeBilling {
   const { store } = options;
@@ -102,6 +116,8 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
   }
 
   async function charge({ executionId, user, spell, price }: ChargeRequest): Promise<Charge> {
+    // A spell published before the minimum check existed would otherwise be an opaque Stripe 400.
+    assertChargeable(price);
     const { stripeCustomerId, defaultPaymentMethodId } = await store.getCustomer(user.id);
     if (!stripeCustomerId || !defaultPaymentMethodId) {
       throw new AppError("PAYMENT_METHOD_REQUIRED", "Save a payment method before running a priced spell", {

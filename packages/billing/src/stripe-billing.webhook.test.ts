@@ -17,13 +17,14 @@ afterAll(() => server.close());
 
 const SECRET = "whsec_test_secret";
 
-async function setup() {
+async function setup(maxNetworkRetries = 2) {
   const store = createMemoryBillingStore();
   const billing = createStripeBilling({
     secretKey: "sk_test_123",
     webhookSecret: SECRET,
     store,
     allowedReturnOrigins: ["https://app.example.com"],
+    maxNetworkRetries,
   });
   const user = userRecord("user-1");
   const url = await billing.createCheckoutUrl(user, {
@@ -109,6 +110,22 @@ describe("webhook", () => {
     expect(replay).toEqual({ received: true, duplicate: true });
     expect(store.users.get("user-1")?.defaultPaymentMethodId).toBe("pm_card_other");
     expect(fake.requests).toHaveLength(requestsBefore);
+  });
+
+  it("forgets an event whose handling failed, so Stripe's redelivery is applied", async () => {
+    const { store, billing, session } = await setup(0);
+    const event = createStripeEvent(
+      "checkout.session.completed",
+      fake.completeCheckout(session.id, "pm_card_visa"),
+    );
+    fake.failNext(`/v1/setup_intents/${String(session.setup_intent)}`, "500");
+
+    const error = await deliver(billing, event).catch((e: unknown) => e);
+    expect((error as AppError).code).toBe("SERVICE_UNAVAILABLE");
+    expect(store.users.get("user-1")?.defaultPaymentMethodId).toBeNull();
+
+    await expect(deliver(billing, event)).resolves.toEqual({ received: true, duplicate: false });
+    expect(store.users.get("user-1")?.defaultPaymentMethodId).toBe("pm_card_visa");
   });
 
   it("refuses an unsigned, badly signed or stale delivery and changes nothing", async () => {
