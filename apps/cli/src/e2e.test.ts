@@ -1,0 +1,188 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { crc32, deflateSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * The whole path as a person meets it: the real server (`apps/api/src/main.ts`) in a child process,
+ * and the real `bin/spell.js` in another. Uses DATABASE_URL when set, else the embedded Postgres.
+ */
+
+const CLI_DIR = fileURLToPath(new URL("../", import.meta.url));
+const API_MAIN = fileURLToPath(new URL("../../api/src/main.ts", import.meta.url));
+const BIN = join(CLI_DIR, "bin", "spell.js");
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+let tmp: string;
+let server: ChildProcess | undefined;
+let serverLog = "";
+let apiUrl: string;
+
+/** Starts the server on a free port and resolves with the URL from its "listening on" line. */
+async function startServer(dataDir: string): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", HOST: "127.0.0.1", SPELL_DATA_DIR: dataDir };
+  delete env.SPELL_TRUSTED_ISSUERS;
+  delete env.NODE_ENV;
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, API_MAIN], {
+    cwd: CLI_DIR,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server = child;
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      serverLog += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(serverLog);
+      if (match?.[1]) resolve(match[1]);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) =>
+      reject(new Error(`server exited with ${code} before listening:\n${serverLog}`)),
+    );
+  });
+}
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function spellCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd: join(tmp, "work"),
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: tmp,
+          XDG_CONFIG_HOME: join(tmp, "xdg"),
+          SPELL_API_URL: apiUrl,
+          SPELL_DATA_DIR: join(tmp, "data"),
+          ...env,
+        },
+        encoding: "utf8",
+        timeout: 30_000,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A width×height RGBA PNG with a gradient, encoded by hand so the test needs no image library. */
+function png(width: number, height: number): Buffer {
+  const raw = Buffer.alloc((width * 4 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 4 + 1);
+    for (let x = 0; x < width; x++) {
+      raw.set([(x * 255) / width, (y * 255) / height, 128, 255], row + 1 + x * 4);
+    }
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA, no interlace
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "spell-e2e-"));
+  await mkdir(join(tmp, "work"));
+  apiUrl = await startServer(join(tmp, "data"));
+}, 120_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server?.once("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  await rm(tmp, { recursive: true, force: true });
+}, 30_000);
+
+describe("spell CLI against a real server", () => {
+  const user = `e2e-${randomBytes(4).toString("hex")}`;
+
+  it("logs in with the dev issuer and runs echo@v1", async () => {
+    const login = await spellCli(["login", "--dev", "--sub", user]);
+    expect(login.stderr).toBe("");
+    expect(login.stdout).toContain(`logged in as ${user}`);
+    expect(login.code).toBe(0);
+
+    const echo = await spellCli(["exec", "echo@v1", "--input", '{"hello":"world"}']);
+    expect(echo).toMatchObject({ code: 0 });
+    expect(JSON.parse(echo.stdout)).toEqual({ hello: "world" });
+    expect(echo.stderr).toMatch(/^echo@v1 · builtin · \d+ ms · not charged · /);
+  }, 60_000);
+
+  it("resizes a PNG file with --file and writes the result with --out", async () => {
+    const photo = png(200, 100);
+    await writeFile(join(tmp, "work", "photo.png"), photo);
+
+    const res = await spellCli([
+      "exec",
+      "resize@v1",
+      "--input",
+      '{"width":50,"format":"png"}',
+      "--file",
+      "image=photo.png",
+      "--out",
+      "image=small.png",
+    ]);
+    expect(res.stderr).toContain("wrote output.image to");
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ format: "png", width: 50, height: 25 });
+
+    const small = await readFile(join(tmp, "work", "small.png"));
+    expect(small.subarray(0, 8)).toEqual(photo.subarray(0, 8));
+    expect(small.readUInt32BE(16)).toBe(50); // IHDR width
+    expect(small.readUInt32BE(20)).toBe(25); // IHDR height
+    expect(small.length).toBeLessThan(photo.length);
+  }, 60_000);
+
+  it("prints the error code and exits non-zero for an unknown spell and a bad token", async () => {
+    const missing = await spellCli(["exec", "no-such-spell@v1"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe("");
+    expect(missing.stderr).toMatch(/^error SPELL_NOT_FOUND: /);
+
+    const forged = await spellCli(["me"], { SPELL_TOKEN: "not-a-jwt" });
+    expect(forged.code).toBe(3);
+    expect(forged.stderr).toMatch(/^error UNAUTHORIZED: .*\n {2}details: \{"reason":"/);
+  }, 60_000);
+
+  it("shows the caller in spell me and the demo spells in spell ls", async () => {
+    const me = await spellCli(["me", "--json"]);
+    expect(me).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(me.stdout)).toMatchObject({ ok: true, user: { id: user, status: "active" } });
+
+    const ls = await spellCli(["ls"]);
+    expect(ls).toMatchObject({ code: 0, stderr: "" });
+    expect(ls.stdout).toMatch(/^echo@v1 +builtin +public +free/m);
+    expect(ls.stdout).toMatch(/^resize@v1 +builtin/m);
+  }, 60_000);
+});
