@@ -2,7 +2,7 @@ import { AppError } from "@spell/contracts";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryBillingStore } from "./store.ts";
-import { createStripeBilling, parseStripeApiBase } from "./stripe-billing.ts";
+import { createStripeBilling, idempotencyKey, parseStripeApiBase } from "./stripe-billing.ts";
 import { userRecord } from "./test-fixtures.ts";
 import { createFakeStripe } from "./testing/index.ts";
 
@@ -143,5 +143,14 @@ describe("STRIPE_API_BASE", () => {
 
     expect(local.requests.map((request) => request.path)).toEqual(["/v1/customers", "/v1/checkout/sessions"]);
     expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe("idempotency keys", () => {
+  it("stay within Stripe's 255 characters for the longest user ids", () => {
+    expect(idempotencyKey("customer-create", "user-1")).toBe("customer-create:user-1");
+    const long = idempotencyKey("customer-create", "u".repeat(255));
+    expect(long.length).toBeLessThanOrEqual(255);
+    expect(long).toBe(idempotencyKey("customer-create", "u".repeat(255)));
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { AppError } from "@spell/contracts";
 import type { Billing, Charge, ChargeRequest, UserRecord } from "@spell/engine";
 import Stripe from "stripe";
@@ -78,7 +79,7 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
         const customer = await callStripe(() =>
           stripe.customers.create(
             { metadata: { user_id: userId } },
-            { idempotencyKey: `customer-create:${userId}` },
+            { idempotencyKey: idempotencyKey("customer-create", userId) },
           ),
         );
         return store.setCustomerIdIfUnset(userId, customer.id);
@@ -324,6 +325,12 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
     assertChargeable,
     handleWebhook,
   };
+}
+
+/** Stripe refuses idempotency keys over 255 characters; a user id may be up to 255 on its own. */
+export function idempotencyKey(prefix: string, id: string): string {
+  const key = `${prefix}:${id}`;
+  return key.length <= 255 ? key : `${prefix}:sha256:${createHash("sha256").update(id).digest("hex")}`;
 }
 
 function requiresAction(intent: Stripe.PaymentIntent, record: BillingRecord): AppError {
