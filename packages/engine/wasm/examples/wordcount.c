@@ -206,10 +206,18 @@ static int is_word_byte(unsigned char c) {
 }
 
 int main(void) {
-  char *input = malloc(MAX_INPUT + 1);
+  // Grown as needed: a fresh instance per call makes every page the guest touches a cost.
+  size_t size = 16 << 10, n = 0;
+  char *input = malloc(size);
   if (input == NULL) fail("out of memory");
-  size_t n = fread(input, 1, MAX_INPUT, stdin);
-  if (n == MAX_INPUT) fail("input too large");
+  for (;;) {
+    n += fread(input + n, 1, size - n - 1, stdin);
+    if (n < size - 1) break;
+    if (size >= MAX_INPUT) fail("input too large");
+    size *= 2;
+    input = realloc(input, size);
+    if (input == NULL) fail("out of memory");
+  }
   input[n] = '\0';
 
   const char *p = skip_ws(input);

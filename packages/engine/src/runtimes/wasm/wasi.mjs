@@ -223,10 +223,8 @@ export function runWasiCommand(module, options) {
   for (const name of PATH_FUNCTIONS) wasi[name] = () => ENOTCAPABLE;
 
   const imports = {};
-  for (const entry of WebAssembly.Module.imports(module)) {
-    // Publish-time checks refuse anything else; this keeps the shim honest if they are bypassed.
-    if (entry.module !== "wasi_snapshot_preview1" || entry.kind !== "function") continue;
-    imports[entry.name] = Object.hasOwn(wasi, entry.name) ? wasi[entry.name] : () => ENOSYS;
+  for (const name of importedWasiFunctions(module)) {
+    imports[name] = Object.hasOwn(wasi, name) ? wasi[name] : () => ENOSYS;
   }
 
   const finish = (outcome) => ({
@@ -265,6 +263,21 @@ export function runWasiCommand(module, options) {
   if (thrown === null) return finish({ kind: "exit", code: 0 });
   const stackOverflow = thrown instanceof RangeError && /call stack/i.test(thrown.message);
   return finish({ kind: "trap", message: messageOf(thrown), stackOverflow, instantiation: false });
+}
+
+const importNames = new WeakMap();
+
+/** The preview1 functions a module imports, listed once per compiled module. */
+function importedWasiFunctions(module) {
+  let names = importNames.get(module);
+  if (names === undefined) {
+    names = WebAssembly.Module.imports(module)
+      // Publish-time checks refuse anything else; this keeps the shim honest if they are bypassed.
+      .filter((entry) => entry.module === "wasi_snapshot_preview1" && entry.kind === "function")
+      .map((entry) => entry.name);
+    importNames.set(module, names);
+  }
+  return names;
 }
 
 function messageOf(error) {
