@@ -26,6 +26,24 @@ export interface EmbeddedPostgresOptions {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   await mkdir(options.dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir: options.dataDir });
+  return serve(db, options);
+}
+
+/** URLs served by this process's embedded servers (their single backend changes how clients behave). */
+const servedUrls = new Set<string>();
+
+export function isEmbeddedUrl(url: string): boolean {
+  if (servedUrls.size === 0) return false;
+  const { host } = new URL(url);
+  for (const served of servedUrls) if (new URL(served).host === host) return true;
+  return false;
+}
+
+/** Serves an open PGlite on 127.0.0.1; stopping the server closes the database. */
+export async function serve(
+  db: PGlite,
+  options: { port?: number; maxConnections?: number } = {},
+): Promise<EmbeddedPostgres> {
   // pglite-socket accepts one connection unless told otherwise, and a pool needs several.
   const server = new PGLiteSocketServer({
     db,
@@ -40,11 +58,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw error;
   }
   const port = Number(server.getServerConn().split(":").pop());
+  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
+  servedUrls.add(url);
   let stopped: Promise<void> | undefined;
   return {
-    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    url,
     stop() {
       stopped ??= (async () => {
+        servedUrls.delete(url);
         await server.stop();
         await db.close();
       })();

@@ -62,3 +62,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
+
+/** The pool the repositories share, and whether hot statements may be prepared under a name. */
+export interface Sql {
+  pool: pg.Pool;
+  /**
+   * False for the embedded PGlite: it serves every connection from one backend session, where a name
+   * prepared by one connection collides with the same name from the next.
+   */
+  prepared: boolean;
+}
+
+/** `query` on the shared pool, naming the statement only when the server keeps statements per connection. */
+export function run<Row extends pg.QueryResultRow>(sql: Sql, text: string, values: unknown[], name?: string) {
+  return query<Row>(sql.pool, text, values, sql.prepared ? name : undefined);
+}

@@ -1,14 +1,13 @@
 import type { AdminStore } from "@spell/engine";
-import type pg from "pg";
-import { query } from "../sql.ts";
+import { run, type Sql } from "../sql.ts";
 
-export function createAdminStore(pool: pg.Pool): AdminStore {
+export function createAdminStore(sql: Sql): AdminStore {
   return {
     async banUser(userId, reason, bannedBy) {
       // One statement: the user row (created if never seen) flips to banned and the history row is
       // written atomically; the foreign key is checked at the end of the statement.
-      await query(
-        pool,
+      await run(
+        sql,
         `WITH banned AS (
            INSERT INTO users (id, status) VALUES ($1, 'banned')
            ON CONFLICT (id) DO UPDATE SET status = 'banned', updated_at = now()
@@ -19,8 +18,8 @@ export function createAdminStore(pool: pg.Pool): AdminStore {
       );
     },
     async unbanUser(userId) {
-      await query(
-        pool,
+      await run(
+        sql,
         `WITH lifted AS (
            UPDATE bans SET lifted_at = now() WHERE user_id = $1 AND lifted_at IS NULL RETURNING id
          )
@@ -30,11 +29,11 @@ export function createAdminStore(pool: pg.Pool): AdminStore {
     },
     async setTeamMembership(teamId, userId, member) {
       if (!member) {
-        await query(pool, "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", [teamId, userId]);
+        await run(sql, "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", [teamId, userId]);
         return;
       }
-      await query(
-        pool,
+      await run(
+        sql,
         `WITH ensured AS (INSERT INTO users (id) VALUES ($2) ON CONFLICT (id) DO NOTHING)
          INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
         [teamId, userId],

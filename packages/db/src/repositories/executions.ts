@@ -1,7 +1,6 @@
 import type { ExecutionStatus, JsonObject } from "@spell/contracts";
 import type { ExecutionLog, NewExecution, StoredExecution, StoredOutcome } from "@spell/engine";
-import type pg from "pg";
-import { isUuid, query } from "../sql.ts";
+import { isUuid, run, type Sql } from "../sql.ts";
 
 interface ExecutionRow {
   id: string;
@@ -60,11 +59,11 @@ function insertValues(
   ];
 }
 
-export function createExecutionLog(pool: pg.Pool): ExecutionLog {
+export function createExecutionLog(sql: Sql): ExecutionLog {
   async function get(executionId: string): Promise<StoredExecution | null> {
     if (!isUuid(executionId)) return null;
-    const rows = await query<ExecutionRow>(
-      pool,
+    const rows = await run<ExecutionRow>(
+      sql,
       `SELECT ${EXECUTION_COLUMNS} FROM executions WHERE id = $1`,
       [executionId],
       "executions_get",
@@ -76,8 +75,8 @@ export function createExecutionLog(pool: pg.Pool): ExecutionLog {
     async begin(execution) {
       const values = insertValues(execution, "running", null, null);
       if (execution.idempotencyKey === null) {
-        await query(
-          pool,
+        await run(
+          sql,
           `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
           values,
           "executions_begin",
@@ -86,16 +85,16 @@ export function createExecutionLog(pool: pg.Pool): ExecutionLog {
       }
       // The (user_id, idempotency_key) unique index arbitrates concurrent duplicates: exactly one insert
       // returns a row. A loser's DO NOTHING waits for the winner's commit, so the read below finds it.
-      const inserted = await query(
-        pool,
+      const inserted = await run(
+        sql,
         `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}
          ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id`,
         values,
         "executions_begin_idempotent",
       );
       if (inserted.length > 0) return { kind: "started" };
-      const existing = await query<ExecutionRow>(
-        pool,
+      const existing = await run<ExecutionRow>(
+        sql,
         `SELECT ${EXECUTION_COLUMNS} FROM executions WHERE user_id = $1 AND idempotency_key = $2`,
         [execution.userId, execution.idempotencyKey],
         "executions_by_key",
@@ -107,8 +106,8 @@ export function createExecutionLog(pool: pg.Pool): ExecutionLog {
     get,
 
     async finish(executionId, outcome, finishedAt) {
-      await query(
-        pool,
+      await run(
+        sql,
         `UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
            duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
            pending_input = NULL
@@ -127,8 +126,8 @@ export function createExecutionLog(pool: pg.Pool): ExecutionLog {
 
     async markPendingPayment(executionId, pending) {
       const outcome: StoredOutcome = { kind: "failed", error: pending.error };
-      await query(
-        pool,
+      await run(
+        sql,
         `UPDATE executions SET status = 'pending_payment', pending_input = $2::jsonb, outcome = $3::jsonb,
            error_code = $4
          WHERE id = $1`,
@@ -139,8 +138,8 @@ export function createExecutionLog(pool: pg.Pool): ExecutionLog {
     async claimPendingPayment(executionId) {
       if (!isUuid(executionId)) return null;
       // The status guard makes the claim atomic: of two concurrent confirmations only one row update wins.
-      const rows = await query<{ pending_input: JsonObject | null }>(
-        pool,
+      const rows = await run<{ pending_input: JsonObject | null }>(
+        sql,
         `UPDATE executions SET status = 'running', outcome = NULL, error_code = NULL
          WHERE id = $1 AND status = 'pending_payment' RETURNING pending_input`,
         [executionId],
@@ -150,8 +149,8 @@ export function createExecutionLog(pool: pg.Pool): ExecutionLog {
     },
 
     async record(execution, outcome, finishedAt) {
-      await query(
-        pool,
+      await run(
+        sql,
         `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
         insertValues(execution, outcome.kind, outcome, finishedAt),
         "executions_record",

@@ -1,7 +1,6 @@
 import { AppError, type JsonObject, type RuntimeKind, type Visibility } from "@spell/contracts";
 import type { SpellRecord, SpellStore } from "@spell/engine";
-import type pg from "pg";
-import { isUuid, query, transaction } from "../sql.ts";
+import { isUuid, query, run, type Sql, transaction } from "../sql.ts";
 
 interface SpellRow {
   id: string;
@@ -67,11 +66,11 @@ const UPSERT_SPELL = `INSERT INTO spells (slug, runtime, config, price_amount, c
     updated_at = now()
   RETURNING id, created_by`;
 
-export function createSpellStore(pool: pg.Pool): SpellStore {
+export function createSpellStore(sql: Sql): SpellStore {
   return {
     async findBySlug(slug, callerId) {
-      const rows = await query<SpellRow & { caller_is_team_member: boolean }>(
-        pool,
+      const rows = await run<SpellRow & { caller_is_team_member: boolean }>(
+        sql,
         FIND_BY_SLUG,
         [slug, callerId],
         "spells_find_by_slug",
@@ -82,13 +81,13 @@ export function createSpellStore(pool: pg.Pool): SpellStore {
     },
 
     async listRunnable(callerId) {
-      const rows = await query<SpellRow>(pool, LIST_RUNNABLE, [callerId], "spells_list_runnable");
+      const rows = await run<SpellRow>(sql, LIST_RUNNABLE, [callerId], "spells_list_runnable");
       return rows.map(toSpellRecord);
     },
 
     async publish(request) {
       const { artifact } = request;
-      return transaction(pool, async (client) => {
+      return transaction(sql.pool, async (client) => {
         // Republishing keeps the spell's id and creator; the old artifact row stays as history.
         const [spell] = await query<{ id: string; created_by: string }>(client, UPSERT_SPELL, [
           request.slug,
@@ -142,8 +141,8 @@ export function createSpellStore(pool: pg.Pool): SpellStore {
 
     async loadWasmBinary(artifactId) {
       const rows = isUuid(artifactId)
-        ? await query<{ wasm_binary: Buffer | null }>(
-            pool,
+        ? await run<{ wasm_binary: Buffer | null }>(
+            sql,
             "SELECT wasm_binary FROM artifacts WHERE id = $1",
             [artifactId],
             "artifacts_wasm_binary",

@@ -1,7 +1,6 @@
 import type { ErrorCode, ExecutionStatus, MeOutput, RuntimeKind } from "@spell/contracts";
 import type { UserRecord, UserStore } from "@spell/engine";
-import type pg from "pg";
-import { query } from "../sql.ts";
+import { run, type Sql } from "../sql.ts";
 
 interface UserRow {
   id: string;
@@ -24,9 +23,9 @@ export function toUserRecord(row: UserRow): UserRecord {
   };
 }
 
-export async function findUser(pool: pg.Pool, userId: string): Promise<UserRecord | null> {
-  const rows = await query<UserRow>(
-    pool,
+export async function findUser(sql: Sql, userId: string): Promise<UserRecord | null> {
+  const rows = await run<UserRow>(
+    sql,
     `SELECT ${USER_COLUMNS} FROM users WHERE id = $1`,
     [userId],
     "users_find",
@@ -34,20 +33,20 @@ export async function findUser(pool: pg.Pool, userId: string): Promise<UserRecor
   return rows[0] ? toUserRecord(rows[0]) : null;
 }
 
-export function createUserStore(pool: pg.Pool): UserStore {
+export function createUserStore(sql: Sql): UserStore {
   async function ensureUser(userId: string): Promise<UserRecord> {
     // Every request after a user's first is this one indexed read.
-    const existing = await findUser(pool, userId);
+    const existing = await findUser(sql, userId);
     if (existing) return existing;
     // Concurrent first requests all insert; the losers' DO NOTHING waits for the winner's commit, so
     // the re-read below always finds the row.
-    await query(
-      pool,
+    await run(
+      sql,
       "INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
       [userId],
       "users_insert",
     );
-    const created = await findUser(pool, userId);
+    const created = await findUser(sql, userId);
     if (!created) throw new Error(`user ${userId} vanished right after being created`);
     return created;
   }
@@ -57,17 +56,17 @@ export function createUserStore(pool: pg.Pool): UserStore {
     async describe(userId, recentLimit) {
       const user = await ensureUser(userId);
       const [totals, charged, recent] = await Promise.all([
-        query<{ total: number }>(pool, "SELECT count(*)::int AS total FROM executions WHERE user_id = $1", [
+        run<{ total: number }>(sql, "SELECT count(*)::int AS total FROM executions WHERE user_id = $1", [
           userId,
         ]),
-        query<{ currency: string; amount: number }>(
-          pool,
+        run<{ currency: string; amount: number }>(
+          sql,
           `SELECT currency, sum(amount)::int AS amount FROM billing_records
            WHERE user_id = $1 AND status = 'succeeded' GROUP BY currency ORDER BY currency`,
           [userId],
         ),
-        query<RecentRow>(
-          pool,
+        run<RecentRow>(
+          sql,
           `SELECT id, slug, runtime, status, error_code, amount, currency, duration_ms, created_at
            FROM executions WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
           [userId, Math.max(0, Math.trunc(recentLimit))],

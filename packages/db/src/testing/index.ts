@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { createDatabase, type Database } from "../database.ts";
-import { startEmbeddedPostgres } from "../embedded.ts";
+import { serve } from "../embedded.ts";
 import { migrateDatabase } from "../migrate/migrate.ts";
 import { loadMigrations } from "../migrate/migrations.ts";
 import { withDatabase } from "../url.ts";
@@ -25,8 +27,10 @@ export interface TestDatabaseOptions {
 /**
  * A fresh, migrated, empty database of its own. With a server URL it is a new database on that server,
  * cloned from a template migrated once per set of migrations (CREATE DATABASE … TEMPLATE is a file
- * copy, far faster than migrating); without one, an embedded PGlite in a temporary directory.
+ * copy, far faster than migrating); without one, an in-memory embedded PGlite served on 127.0.0.1.
  */
+export { newExecution, publishRequest } from "./fixtures.ts";
+
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   return options.url ? createOnServer(options.url, options.poolSize) : createEmbedded(options.poolSize);
 }
@@ -55,10 +59,7 @@ const TEMPLATE_LOCK_KEY = 7_369_100_002;
 
 /** The template for the current migrations, built once per server by whichever process comes first. */
 async function ensureTemplate(serverUrl: string): Promise<string> {
-  const migrations = await loadMigrations();
-  const digest = createHash("sha256");
-  for (const migration of migrations) digest.update(migration.name).update("\0").update(migration.sql);
-  const template = `spell_template_${digest.digest("hex").slice(0, 16)}`;
+  const template = `spell_template_${(await migrationsDigest()).slice(0, 16)}`;
   const ready = (admin: pg.Client) =>
     admin
       .query("SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate", [template])
@@ -92,13 +93,14 @@ async function withAdmin<T>(serverUrl: string, work: (admin: pg.Client) => Promi
 }
 
 async function createEmbedded(poolSize = 5): Promise<TestDatabase> {
-  const dataDir = await mkdtemp(join(tmpdir(), "spell-pglite-"));
-  const server = await startEmbeddedPostgres({ dataDir });
+  // In memory, from a snapshot of a migrated data directory: a fresh initdb plus migrations takes
+  // seconds, loading the snapshot a fraction of one.
+  const db = await PGlite.create({ loadDataDir: await migratedSnapshot() });
+  const server = await serve(db);
   try {
     await migrateDatabase(server.url);
   } catch (error) {
     await server.stop();
-    await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
   const database = createDatabase({ url: server.url, poolSize });
@@ -110,9 +112,52 @@ async function createEmbedded(poolSize = 5): Promise<TestDatabase> {
       dropped ??= (async () => {
         await database.close();
         await server.stop();
-        await rm(dataDir, { recursive: true, force: true });
       })();
       return dropped;
     },
   };
+}
+
+let snapshot: Promise<Blob> | undefined;
+
+/**
+ * A PGlite data directory with every migration applied, cached in the OS temp directory per set of
+ * migrations and PGlite build, so only the first test process of a machine pays for building it.
+ */
+function migratedSnapshot(): Promise<Blob> {
+  snapshot ??= (async () => {
+    const pglite = createRequire(import.meta.url).resolve("@electric-sql/pglite");
+    const key = createHash("sha256")
+      .update(await migrationsDigest())
+      .update(pglite)
+      .digest("hex")
+      .slice(0, 16);
+    const path = join(tmpdir(), `spell-pglite-${key}.tar`);
+    const cached = await readFile(path).catch(() => null);
+    if (cached) return new Blob([cached]);
+
+    const db = await PGlite.create();
+    const server = await serve(db);
+    try {
+      await migrateDatabase(server.url);
+      const dump = await db.dumpDataDir("none");
+      const partial = `${path}.${process.pid}.${randomUUID()}`;
+      await writeFile(partial, new Uint8Array(await dump.arrayBuffer()));
+      await rename(partial, path);
+      return dump;
+    } finally {
+      await server.stop();
+    }
+  })();
+  snapshot.catch(() => {
+    snapshot = undefined;
+  });
+  return snapshot;
+}
+
+async function migrationsDigest(): Promise<string> {
+  const digest = createHash("sha256");
+  for (const migration of await loadMigrations())
+    digest.update(migration.name).update("\0").update(migration.sql);
+  return digest.digest("hex");
 }
