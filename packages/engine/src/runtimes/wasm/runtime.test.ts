@@ -113,6 +113,10 @@ describe("wasm runtime: the ABI", () => {
     expect(store.loads.filter((id) => id === "echo-as").length).toBe(before);
   });
 
+  it("answers ENOSYS for preview1 functions the sandbox does not offer", async () => {
+    await expect(run("unimplemented")).resolves.toEqual({ output: { sock: "52", renumber: "52" } });
+  });
+
   it("runs 100 concurrent executions across the pool", async () => {
     const texts = Array.from({ length: 100 }, (_, i) => `word${i} `.repeat((i % 7) + 1));
     const results = await Promise.all(texts.map((text) => run("wordcount", { text })));
@@ -251,6 +255,26 @@ describe("wasm runtime: limits and failures around the guest", () => {
       expect((await hog).code).toBe("RUNTIME_TIMEOUT");
     } finally {
       await busy.close();
+    }
+  });
+
+  it("re-sends a module a worker dropped from its cache", async () => {
+    const local = artifactStore(limits);
+    const small = createWasmRuntime({
+      loadBinary: local.loadBinary,
+      poolSize: 1,
+      limits,
+      moduleCacheSize: 2,
+    });
+    try {
+      for (const name of ["echo", "counter", "environ", "echo", "counter", "environ"]) {
+        await expect(
+          small.run({ executionId: "e", spell: local.spell(name), input: { name } }),
+        ).resolves.toHaveProperty("output");
+      }
+      expect(local.loads.filter((id) => id === "echo")).toHaveLength(2);
+    } finally {
+      await small.close();
     }
   });
 
