@@ -7,7 +7,7 @@ import { createWasmRuntime, prepareWasmArtifact, WASM_DEMOS } from "./index.ts";
 
 const MIB = 1024 * 1024;
 const TIMEOUT_MS = 500;
-/** Generous slack over the brief's 100 ms: the machine has 2 shared cores. */
+/** How late a timeout may answer: the timer runs on the main thread, so only event-loop delay adds. */
 const LATE_MS = 100;
 
 /** An in-memory artifact store: name → prepared binary, as the publish path would store it. */
