@@ -84,7 +84,7 @@ export function createApp(options: AppOptions): Express {
 
   app.use(
     "/trpc",
-    requireJsonBody,
+    requireJsonBody("trpc"),
     createExpressMiddleware({
       router: appRouter,
       maxBodySize,
@@ -95,7 +95,7 @@ export function createApp(options: AppOptions): Express {
   app.use(
     "/api",
     restRouteGuard([...restRoutes(), { method: "GET", path: "/openapi.json" }]),
-    requireJsonBody,
+    requireJsonBody("rest"),
     createRestHandler({ router: appRouter, createContext, maxBodySize, logger }),
   );
 

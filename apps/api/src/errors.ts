@@ -1,6 +1,6 @@
 import { AppError, ERROR_STATUS, type ErrorCode, isAppError } from "@spell/contracts";
 import type { TRPCError } from "@trpc/server";
-import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { type TRPC_ERROR_CODE_KEY, TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 
 /**
  * The tRPC code with the same HTTP status as each of ours, so both transports answer one status per
@@ -69,6 +69,9 @@ export function appErrorFromTRPC(error: TRPCError): AppError {
   const cause = error.cause;
   if (isAppError(cause)) return cause;
   if (error.code === "BAD_REQUEST") {
+    // tRPC reads its body lazily, so a JSON syntax error surfaces as the input step's BAD_REQUEST.
+    if (cause instanceof SyntaxError)
+      return new AppError("MALFORMED_JSON", "The request body is not valid JSON", {});
     if (hasIssues(cause)) {
       return new AppError("VALIDATION_ERROR", "Input validation failed", { issues: toIssues(cause.issues) });
     }
@@ -77,6 +80,20 @@ export function appErrorFromTRPC(error: TRPCError): AppError {
   const known = FRAMEWORK_ERRORS[error.code];
   if (known !== undefined) return new AppError(known[0], known[1], {});
   return new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: error });
+}
+
+/**
+ * The body tRPC itself would answer with, for refusals made before tRPC sees the request: tRPC
+ * clients find the code and details in `error.data`, as for every other error.
+ */
+export function trpcErrorBody(error: AppError): object {
+  return {
+    error: {
+      message: error.message,
+      code: TRPC_ERROR_CODES_BY_KEY[trpcCodeOf(error.code)],
+      data: { code: error.code, httpStatus: error.status, details: error.details },
+    },
+  };
 }
 
 export interface Logger {

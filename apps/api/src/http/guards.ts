@@ -1,7 +1,7 @@
 import { AppError } from "@spell/contracts";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../errors.ts";
-import { logIfServerError } from "../errors.ts";
+import { logIfServerError, trpcErrorBody } from "../errors.ts";
 
 export function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
   res.status(error.status).set(headers).json(error.toBody());
@@ -12,26 +12,34 @@ export function sendError(res: Response, error: AppError, headers: Record<string
  * `application/json` because trpc-to-openapi silently drops a body whose header carries a charset;
  * tRPC would otherwise also accept form data and octet streams.
  */
-export const requireJsonBody: RequestHandler = (req, res, next) => {
-  if (req.method !== "POST") return next();
-  const header = req.headers["content-type"];
-  const [type = "", ...params] = (header ?? "").split(";");
-  const charset = params
-    .map((param) => param.trim().toLowerCase())
-    .find((param) => param.startsWith("charset="))
-    ?.slice("charset=".length)
-    .replace(/"/g, "");
-  if (type.trim().toLowerCase() !== "application/json" || (charset !== undefined && charset !== "utf-8")) {
-    return sendError(
-      res,
-      new AppError("UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json (UTF-8)", {
-        contentType: header ?? null,
-      }),
-    );
-  }
-  req.headers["content-type"] = "application/json";
-  next();
-};
+export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== "POST") return next();
+    const header = req.headers["content-type"];
+    const [type = "", ...params] = (header ?? "").split(";");
+    const charset = params
+      .map((param) => param.trim().toLowerCase())
+      .find((param) => param.startsWith("charset="))
+      ?.slice("charset=".length)
+      .replace(/"/g, "");
+    if (type.trim().toLowerCase() !== "application/json" || (charset !== undefined && charset !== "utf-8")) {
+      const error = new AppError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        "The request body must be application/json (UTF-8)",
+        {
+          contentType: header ?? null,
+        },
+      );
+      if (transport === "trpc") {
+        res.status(error.status).json(trpcErrorBody(error));
+        return;
+      }
+      return sendError(res, error);
+    }
+    req.headers["content-type"] = "application/json";
+    next();
+  };
+}
 
 /**
  * Answers 404 and 405 for REST paths before trpc-to-openapi sees them, from the paths and methods

@@ -1,11 +1,18 @@
 import { ZErrorBody } from "@spell/contracts";
 import type { AnyRouter } from "@trpc/server";
-import { generateOpenApiDocument, type OpenAPIObject } from "trpc-to-openapi";
+import { generateOpenApiDocument, type OpenAPIObject, type OpenApiMeta } from "trpc-to-openapi";
 
 const ERROR_BODY_REF = { $ref: "#/components/schemas/ErrorBody" };
 
-interface ResponseLike {
-  description?: string;
+/** `"post /spell/execute"` → status → the codes that route answers with it (from `routeMeta`). */
+function errorDescriptions(router: AnyRouter): Map<string, Record<string, string>> {
+  const byOperation = new Map<string, Record<string, string>>();
+  for (const procedure of Object.values(router._def.procedures)) {
+    const openapi = (procedure as { _def: { meta?: OpenApiMeta } })._def.meta?.openapi;
+    if (openapi === undefined || Array.isArray(openapi.errorResponses)) continue;
+    byOperation.set(`${openapi.method.toLowerCase()} ${openapi.path}`, { ...openapi.errorResponses });
+  }
+  return byOperation;
 }
 
 /**
@@ -25,16 +32,19 @@ export function createOpenApiDocument(router: AnyRouter, options: { baseUrl: str
     defs: { ErrorBody: ZErrorBody },
   });
 
-  for (const pathItem of Object.values(document.paths ?? {})) {
-    for (const operation of Object.values(
-      pathItem as Record<string, { responses?: Record<string, unknown> }>,
-    )) {
+  // The library caches one response object per tRPC code, so its descriptions are shared across
+  // routes; each route's own list of codes is taken from its metadata instead.
+  const descriptions = errorDescriptions(router);
+  for (const [path, pathItem] of Object.entries(document.paths ?? {})) {
+    const operations = pathItem as Record<string, { responses?: Record<string, unknown> }>;
+    for (const [method, operation] of Object.entries(operations)) {
       const responses = operation.responses;
       if (responses === undefined) continue;
-      for (const [status, response] of Object.entries(responses)) {
+      const codes = descriptions.get(`${method} ${path}`) ?? {};
+      for (const status of Object.keys(responses)) {
         if (status.startsWith("2")) continue;
         responses[status] = {
-          description: (response as ResponseLike).description ?? "Error",
+          description: codes[status] ?? "Error",
           content: { "application/json": { schema: ERROR_BODY_REF } },
         };
       }
