@@ -57,7 +57,7 @@ describe("builtin runtime", () => {
     expect(output).toMatchObject({ format: "webp", width: 10, height: 30 });
   });
 
-  it.each([
+  it.each<[Record<string, unknown>, string]>([
     [{ width: 10 }, "missing image"],
     [{ image: "aGVsbG8gd29ybGQ=", width: 10 }, "not an image"],
     [{ image: "", width: 10 }, "empty image"],
