@@ -4,6 +4,7 @@
 // connection: this is latency per call, the number the execute benchmark's floor is made of.
 //   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test pnpm --filter @spell/db bench
 import { randomUUID } from "node:crypto";
+import { createDatabase } from "../src/index.ts";
 import { createTestDatabase, newExecution, publishRequest } from "../src/testing/index.ts";
 
 const ROUNDS = 2_000;
@@ -22,6 +23,7 @@ try {
   }
 
   const { prisma } = database;
+  const unprepared = createDatabase({ url: t.url, poolSize: 1, preparedStatements: false });
   await measure("ensureUser: prisma.user.findUnique", () =>
     prisma.user.findUnique({ where: { id: "bench-user" } }),
   );
@@ -30,6 +32,7 @@ try {
     () =>
       prisma.$queryRaw`SELECT id, status, stripe_customer_id, default_payment_method_id IS NOT NULL AS has_pm, created_at FROM users WHERE id = ${"bench-user"}`,
   );
+  await measure("ensureUser: repository (pg, unnamed)", () => unprepared.users.ensureUser("bench-user"));
   await measure("ensureUser: repository (pg, named statement)", () =>
     database.users.ensureUser("bench-user"),
   );
@@ -61,6 +64,9 @@ try {
       FROM spells s JOIN artifacts a ON a.id = s.current_artifact_id
       LEFT JOIN team_members tm ON tm.team_id = s.team_id AND tm.user_id = ${"bench-user"}
       WHERE s.slug = ${"bench@v1"}`,
+  );
+  await measure("findBySlug: repository (pg, unnamed)", () =>
+    unprepared.spells.findBySlug("bench@v1", "bench-user"),
   );
   await measure("findBySlug: repository (pg, named statement)", () =>
     database.spells.findBySlug("bench@v1", "bench-user"),
@@ -98,6 +104,7 @@ try {
       new Date(),
     ),
   );
+  await unprepared.close();
   await measure("begin+key: repository (pg, named statement)", (i) =>
     database.executions.begin(
       newExecution({ userId: "bench-user", spellId: spell.id, idempotencyKey: `k${i}-${randomUUID()}` }),
