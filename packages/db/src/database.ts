@@ -1,9 +1,11 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import type { BillingStore } from "@spell/billing";
 import type { AdminStore, ExecutionLog, SpellStore, UserStore } from "@spell/engine";
 import pg from "pg";
 import { isEmbeddedUrl } from "./embedded.ts";
 import { PrismaClient } from "./generated/prisma/client.ts";
 import { createAdminStore } from "./repositories/admin.ts";
+import { createBillingStore } from "./repositories/billing.ts";
 import { createExecutionLog } from "./repositories/executions.ts";
 import { createSpellStore } from "./repositories/spells.ts";
 import { createUserStore } from "./repositories/users.ts";
@@ -16,6 +18,8 @@ export interface Database {
   admin: AdminStore;
   spells: SpellStore;
   executions: ExecutionLog;
+  /** Customers, billing records and webhook events, for the billing adapters. */
+  billing: BillingStore;
   /** One round trip; throws SERVICE_UNAVAILABLE when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +58,7 @@ export function createDatabase(options: DatabaseOptions): Database {
     admin: createAdminStore(sql),
     spells: createSpellStore(sql),
     executions: createExecutionLog(sql),
+    billing: createBillingStore(sql),
     async ping() {
       await query(pool, "SELECT 1", []);
     },
