@@ -4,14 +4,11 @@ import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type Express, type Request } from "express";
 import { DEFAULT_BODY_LIMIT } from "./env.ts";
 import { appErrorFromTRPC, consoleLogger, type Logger, logIfServerError } from "./errors.ts";
-import { errorHandler, notFoundHandler, requireJsonBody, restRouteGuard, sendError } from "./http/guards.ts";
-import { preventInputCoercion } from "./http/no-coercion.ts";
+import { errorHandler, notFoundHandler, requireJsonBody, sendError } from "./http/guards.ts";
 import { createOpenApiDocument } from "./http/openapi.ts";
-import { createRestHandler } from "./http/rest.ts";
+import { createRestHandlers } from "./http/rest.ts";
 import { appRouter } from "./routers/index.ts";
 import type { Context } from "./trpc.ts";
-
-preventInputCoercion(appRouter);
 
 export interface AppOptions {
   engine: Engine;
@@ -27,15 +24,6 @@ export interface AppOptions {
    * (`POST /api/billing/webhook`, raw body for the signature) and local test-provider pages.
    */
   extraRoutes?: (app: Express) => void;
-}
-
-/** Every procedure's REST route, read from the router's metadata (which the contracts supply). */
-function restRoutes(): Array<{ method: string; path: string }> {
-  return Object.values(appRouter._def.procedures).flatMap((procedure) => {
-    const openapi = (procedure as { _def: { meta?: { openapi?: { method: string; path: string } } } })._def
-      .meta?.openapi;
-    return openapi ? [{ method: openapi.method, path: openapi.path }] : [];
-  });
 }
 
 export function createApp(options: AppOptions): Express {
@@ -94,9 +82,13 @@ export function createApp(options: AppOptions): Express {
   );
   app.use(
     "/api",
-    restRouteGuard([...restRoutes(), { method: "GET", path: "/openapi.json" }]),
-    requireJsonBody("rest"),
-    createRestHandler({ router: appRouter, createContext, maxBodySize, logger }),
+    createRestHandlers({
+      router: appRouter,
+      createContext,
+      maxBodySize,
+      logger,
+      alsoServed: [{ method: "GET", path: "/openapi.json" }],
+    }),
   );
 
   app.use(notFoundHandler);

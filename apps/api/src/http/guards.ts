@@ -9,8 +9,8 @@ export function sendError(res: Response, error: AppError, headers: Record<string
 
 /**
  * POST bodies are JSON, nothing else, on both transports. The content type is normalised to bare
- * `application/json` because trpc-to-openapi silently drops a body whose header carries a charset;
- * tRPC would otherwise also accept form data and octet streams.
+ * `application/json` because body parsers differ on
+ * parameters; tRPC would otherwise also accept form data and octet streams.
  */
 export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
   return (req, res, next) => {
@@ -38,33 +38,6 @@ export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
     }
     req.headers["content-type"] = "application/json";
     next();
-  };
-}
-
-/**
- * Answers 404 and 405 for REST paths before trpc-to-openapi sees them, from the paths and methods
- * the router declares (all static), so unknown routes get our error body.
- */
-export function restRouteGuard(routes: Array<{ method: string; path: string }>): RequestHandler {
-  const methodsByPath = new Map<string, Set<string>>();
-  for (const { method, path } of routes) {
-    const methods = methodsByPath.get(path) ?? new Set<string>();
-    methods.add(method.toUpperCase());
-    methodsByPath.set(path, methods);
-  }
-  return (req, res, next) => {
-    const path = req.path.length > 1 && req.path.endsWith("/") ? req.path.slice(0, -1) : req.path;
-    const methods = methodsByPath.get(path);
-    if (methods === undefined) return sendError(res, notFound(req));
-    if (methods.has(req.method) || (req.method === "HEAD" && methods.has("GET"))) return next();
-    const allow = [...methods].join(", ");
-    sendError(
-      res,
-      new AppError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on this route`, {
-        allow: [...methods],
-      }),
-      { Allow: allow },
-    );
   };
 }
 
