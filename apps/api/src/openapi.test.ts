@@ -81,5 +81,6 @@ describe("GET /api/openapi.json", () => {
       expect.arrayContaining(["spell", "input", "idempotencyKey"]),
     );
     expect(post.responses["200"]).toBeDefined();
+    expect(post.parameters).toEqual([expect.objectContaining({ in: "header", name: "idempotency-key" })]);
   });
 });

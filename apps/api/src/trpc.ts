@@ -104,7 +104,11 @@ const BODY_ERRORS: ErrorCode[] = ["MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPP
  * The OpenAPI metadata of a procedure, straight from its contract route. The error responses list
  * every code the route can answer, grouped by status; the document points them all at ErrorBody.
  */
-export function routeMeta(route: RouteContract, errors: ErrorCode[] = []): OpenApiMeta {
+export function routeMeta(
+  route: RouteContract,
+  errors: ErrorCode[] = [],
+  extra: Pick<NonNullable<OpenApiMeta["openapi"]>, "requestHeaders"> = {},
+): OpenApiMeta {
   const codes = new Set<ErrorCode>([...COMMON_ERRORS, ...errors]);
   if (route.method === "POST") for (const code of BODY_ERRORS) codes.add(code);
   if (route.access === "admin") codes.add("FORBIDDEN");
@@ -121,6 +125,7 @@ export function routeMeta(route: RouteContract, errors: ErrorCode[] = []): OpenA
       tags: [...route.tags],
       protect: true,
       errorResponses: byStatus,
+      ...extra,
     },
   };
 }
