@@ -19,6 +19,7 @@ import type {
   SpellLookup,
   SpellRecord,
   StoredExecution,
+  StoredOutcome,
   UserRecord,
 } from "./ports.ts";
 import { hashExecutionRequest } from "./request-hash.ts";
@@ -124,14 +125,21 @@ export function createEngine(deps: EngineDeps): Engine {
   }): Promise<ExecuteOutput> {
     const { execution, spell, input, charge } = args;
     const runtime = runtimes.get(spell.runtime);
+    const store = (outcome: StoredOutcome, log: string | null) =>
+      args.loggedAtStart
+        ? deps.executions.finish(execution.id, outcome, clock.now(), log)
+        : deps.executions.record(execution, outcome, clock.now(), log);
     let output: unknown;
+    let log: string | null = null;
     try {
       if (!runtime) {
         throw new AppError("RUNTIME_ERROR", `The ${spell.runtime} runtime is not enabled on this server`, {
           runtime: spell.runtime,
         });
       }
-      output = (await runtime.run({ executionId: execution.id, spell, input })).output;
+      const result = await runtime.run({ executionId: execution.id, spell, input });
+      output = result.output;
+      log = result.log ?? null;
     } catch (thrown) {
       const error = toAppError(thrown);
       if (charge) {
@@ -144,16 +152,24 @@ export function createEngine(deps: EngineDeps): Engine {
           billingRecordId: charge.billingRecordId,
         };
       }
-      const outcome = { kind: "failed" as const, error: errorOf(error) };
-      await (args.loggedAtStart
-        ? deps.executions.finish(execution.id, outcome, clock.now())
-        : deps.executions.record(execution, outcome, clock.now()));
+      const stderrTail = error.details.stderrTail;
+      await store(
+        { kind: "failed", error: errorOf(error) },
+        typeof stderrTail === "string" ? stderrTail : null,
+      );
       throw error;
     }
-    if (charge) await deps.billing.settle(charge, "succeeded");
+    // The run happened on an authorized payment. If the capture cannot be made now, the authorization
+    // lapses uncaptured: the caller still gets the output and is told they were not charged.
+    const captured = charge
+      ? await deps.billing.settle(charge, "succeeded").then(
+          () => true,
+          () => false,
+        )
+      : false;
     const billing: BillingSummary = charge
       ? {
-          charged: true,
+          charged: captured,
           amount: charge.amount,
           currency: charge.currency,
           billingRecordId: charge.billingRecordId,
@@ -168,10 +184,7 @@ export function createEngine(deps: EngineDeps): Engine {
       billing,
       durationMs,
     };
-    const outcome = { kind: "succeeded" as const, spell: result.spell, output, billing, durationMs };
-    await (args.loggedAtStart
-      ? deps.executions.finish(execution.id, outcome, clock.now())
-      : deps.executions.record(execution, outcome, clock.now()));
+    await store({ kind: "succeeded", spell: result.spell, output, billing, durationMs }, log);
     return result;
   }
 

@@ -139,20 +139,31 @@ export interface ExecutionLog {
   begin(execution: NewExecution): Promise<BeginResult>;
   /** Re-reads an execution (to wait for a concurrent duplicate to finish). */
   get(executionId: string): Promise<StoredExecution | null>;
-  /** Marks the execution finished, storing what a replay must answer. */
-  finish(executionId: string, outcome: StoredOutcome, finishedAt: Date): Promise<void>;
+  /** Marks the execution finished, storing what a replay must answer and the runtime's log. */
+  finish(executionId: string, outcome: StoredOutcome, finishedAt: Date, log?: string | null): Promise<void>;
   /**
    * Marks the execution as waiting for the customer to complete a payment, keeping the input to run
    * later and the 402 error that replays answer meanwhile.
    */
-  markPendingPayment(executionId: string, pending: { input: JsonObject; error: ErrorBody["error"] }): Promise<void>;
+  markPendingPayment(
+    executionId: string,
+    pending: { input: JsonObject; error: ErrorBody["error"] },
+  ): Promise<void>;
   /**
    * Atomically moves a `pending_payment` execution to `running` and returns its stored input; null
    * when it is not pending (already claimed by a concurrent confirmation, finished, or unknown).
    */
   claimPendingPayment(executionId: string): Promise<{ input: JsonObject } | null>;
-  /** A finished free execution without idempotency key, written once after the run. */
-  record(execution: NewExecution, outcome: StoredOutcome, finishedAt: Date): Promise<void>;
+  /**
+   * A finished free execution without idempotency key, written once after the run. Adapters may
+   * group concurrent calls into one statement; the promise resolves once the row is stored.
+   */
+  record(
+    execution: NewExecution,
+    outcome: StoredOutcome,
+    finishedAt: Date,
+    log?: string | null,
+  ): Promise<void>;
 }
 
 export interface BillingSummary {
@@ -203,7 +214,11 @@ export interface Billing {
   resumePayment(
     user: UserRecord,
     paymentIntentId: string,
-  ): Promise<{ executionId: string; status: "succeeded" | "requires_action" | "failed"; charge: Charge | null }>;
+  ): Promise<{
+    executionId: string;
+    status: "succeeded" | "requires_action" | "failed";
+    charge: Charge | null;
+  }>;
   /** Publish-time check: throws PRICE_BELOW_MINIMUM when the provider would decline every charge. */
   assertChargeable(price: Price): void;
 }

@@ -61,6 +61,37 @@ describe("executions", () => {
     });
   });
 
+  it("record groups concurrent calls and stores every row with its artifact, outcome and log", async () => {
+    const executions = Array.from({ length: 30 }, () =>
+      newExecution({ userId: "runner", spellId: spell.id }),
+    );
+    await Promise.all(
+      executions.map((execution, index) =>
+        t.database.executions.record(execution, index % 2 ? failed : succeeded, new Date(), `log ${index}`),
+      ),
+    );
+    const rows = await t.database.prisma.execution.findMany({
+      where: { id: { in: executions.map((execution) => execution.id) } },
+    });
+    expect(rows).toHaveLength(30);
+    for (const row of rows) {
+      const index = executions.findIndex((execution) => execution.id === row.id);
+      expect(row).toMatchObject({
+        artifactId: spell.artifact.id,
+        status: index % 2 ? "failed" : "succeeded",
+        log: `log ${index}`,
+      });
+    }
+  });
+
+  it("finish keeps the runtime's log", async () => {
+    const execution = newExecution({ userId: "runner", spellId: spell.id });
+    await t.database.executions.begin(execution);
+    await t.database.executions.finish(execution.id, failed, new Date(), "stderr tail");
+    const row = await t.database.prisma.execution.findUnique({ where: { id: execution.id } });
+    expect(row?.log).toBe("stderr tail");
+  });
+
   it("begin with a reused key answers the stored execution", async () => {
     const original = newExecution({ userId: "runner", spellId: spell.id, idempotencyKey: "key-replay" });
     expect(await t.database.executions.begin(original)).toEqual({ kind: "started" });

@@ -1,6 +1,9 @@
 import type { ExecutionStatus, JsonObject } from "@spell/contracts";
 import type { ExecutionLog, NewExecution, StoredExecution, StoredOutcome } from "@spell/engine";
+import { createGroupWriter } from "../batch/group-writer.ts";
 import { isUuid, run, type Sql } from "../sql.ts";
+
+const INSERT_COLUMN_COUNT_RANGE = Array.from({ length: 15 }, (_, index) => index);
 
 interface ExecutionRow {
   id: string;
@@ -31,15 +34,25 @@ function toStoredExecution(row: ExecutionRow): StoredExecution {
  * the insert records it without another round trip.
  */
 const INSERT_COLUMNS = `(id, user_id, spell_id, artifact_id, slug, runtime, status, idempotency_key, request_hash,
-  amount, currency, outcome, error_code, duration_ms, finished_at)`;
+  amount, currency, outcome, error_code, duration_ms, finished_at, log)`;
 const INSERT_VALUES = `($1, $2, $3, (SELECT current_artifact_id FROM spells WHERE id = $3), $4, $5, $6, $7, $8,
-  $9, $10, $11::jsonb, $12, $13, $14)`;
+  $9, $10, $11::jsonb, $12, $13, $14, $15)`;
+/** The same insert for many rows at once: one array per column, so the statement text never varies. */
+const INSERT_MANY = `INSERT INTO executions ${INSERT_COLUMNS}
+  SELECT r.id, r.user_id, r.spell_id, s.current_artifact_id, r.slug, r.runtime, r.status, r.idempotency_key,
+         r.request_hash, r.amount, r.currency, r.outcome, r.error_code, r.duration_ms, r.finished_at, r.log
+  FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::int[], $10::text[], $11::jsonb[], $12::text[], $13::int[], $14::timestamptz[], $15::text[])
+    AS r(id, user_id, spell_id, slug, runtime, status, idempotency_key, request_hash,
+         amount, currency, outcome, error_code, duration_ms, finished_at, log)
+  LEFT JOIN spells s ON s.id = r.spell_id`;
 
 function insertValues(
   execution: NewExecution,
   status: ExecutionStatus,
   outcome: StoredOutcome | null,
   finishedAt: Date | null,
+  log: string | null = null,
 ): unknown[] {
   return [
     execution.id,
@@ -56,10 +69,29 @@ function insertValues(
     outcome?.kind === "failed" ? outcome.error.code : null,
     outcome?.kind === "succeeded" ? outcome.durationMs : null,
     finishedAt,
+    log,
   ];
 }
 
 export function createExecutionLog(sql: Sql): ExecutionLog {
+  const insertOne = async (values: unknown[]) => {
+    await run(
+      sql,
+      `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
+      values,
+      "executions_record",
+    );
+  };
+  // Free executions without a key are logged after the run; concurrent ones share one INSERT.
+  const recordGrouped = createGroupWriter<unknown[]>(
+    async (rows) => {
+      if (rows.length === 1 && rows[0]) return insertOne(rows[0]);
+      const columns = INSERT_COLUMN_COUNT_RANGE.map((index) => rows.map((row) => row[index]));
+      await run(sql, INSERT_MANY, columns, "executions_record_many");
+    },
+    { writeOne: insertOne },
+  );
+
   async function get(executionId: string): Promise<StoredExecution | null> {
     if (!isUuid(executionId)) return null;
     const rows = await run<ExecutionRow>(
@@ -105,12 +137,12 @@ export function createExecutionLog(sql: Sql): ExecutionLog {
 
     get,
 
-    async finish(executionId, outcome, finishedAt) {
+    async finish(executionId, outcome, finishedAt, log) {
       await run(
         sql,
         `UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
            duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
-           pending_input = NULL
+           pending_input = NULL, log = $7
          WHERE id = $1`,
         [
           executionId,
@@ -119,6 +151,7 @@ export function createExecutionLog(sql: Sql): ExecutionLog {
           outcome.kind === "failed" ? outcome.error.code : null,
           finishedAt,
           outcome.kind === "succeeded" ? outcome.durationMs : null,
+          log ?? null,
         ],
         "executions_finish",
       );
@@ -148,13 +181,8 @@ export function createExecutionLog(sql: Sql): ExecutionLog {
       return input ? { input } : null;
     },
 
-    async record(execution, outcome, finishedAt) {
-      await run(
-        sql,
-        `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
-        insertValues(execution, outcome.kind, outcome, finishedAt),
-        "executions_record",
-      );
+    record(execution, outcome, finishedAt, log) {
+      return recordGrouped(insertValues(execution, outcome.kind, outcome, finishedAt, log ?? null));
     },
   };
 }
