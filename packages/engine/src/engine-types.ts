@@ -88,7 +88,10 @@ export interface Engine {
     session: Session,
     input: z.output<typeof ZTeamMembersInput>,
   ): Promise<{ ok: true; teamId: string; userId: string; member: boolean }>;
-  checkoutUrl(session: Session, input: z.output<typeof ZCheckoutUrlInput>): Promise<{ ok: true; url: string }>;
+  checkoutUrl(
+    session: Session,
+    input: z.output<typeof ZCheckoutUrlInput>,
+  ): Promise<{ ok: true; url: string }>;
   portalUrl(session: Session, input: z.output<typeof ZPortalUrlInput>): Promise<{ ok: true; url: string }>;
   /** Completes an execution whose payment needed customer action, exactly once. */
   confirmIntent(session: Session, input: z.output<typeof ZConfirmIntentInput>): Promise<ExecuteOutput>;

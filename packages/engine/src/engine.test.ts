@@ -20,8 +20,8 @@ describe("executeSpell pipeline", () => {
     expect(result.billing).toMatchObject({ charged: true, amount: 100, currency: "usd" });
     expect(ports.calls).toEqual([
       "auth.verify",
-      "users.ensureUser",
-      "spells.findBySlug",
+      "users.ensureUserWithSpell",
+      "spells.read",
       "executions.begin",
       "billing.charge",
       "runtime.wasm",
@@ -54,7 +54,8 @@ describe("executeSpell pipeline", () => {
     ).rejects.toMatchObject({
       code: "USER_BANNED",
     });
-    expect(ports.calls).toEqual(["auth.verify", "users.ensureUser"]);
+    // The one read answers the user only: a banned caller's spell is never read.
+    expect(ports.calls).toEqual(["auth.verify", "users.ensureUserWithSpell"]);
     expect(billing.charges).toHaveLength(0);
     expect(wasm.invocations).toHaveLength(0);
   });
@@ -220,8 +221,8 @@ describe("free spells", () => {
     });
     expect(ports.calls).toEqual([
       "auth.verify",
-      "users.ensureUser",
-      "spells.findBySlug",
+      "users.ensureUserWithSpell",
+      "spells.read",
       "executions.record",
     ]);
   });

@@ -190,16 +190,31 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function execute(session: Session, request: ExecuteRequest): Promise<ExecuteOutput> {
     const startedAt = clock.monotonicMs();
-    // 2. ban
     assertNotBanned(session.user);
-    // 3. spell, 4. visibility
-    const { spell } = await findRunnableSpell(session, request.spell);
+    const lookup = await deps.spells.findBySlug(request.spell, session.user.id);
+    return executeLoaded(session.user, lookup, request, startedAt);
+  }
+
+  /** Steps 2–8 once the caller and the spell are read (the spell only if the caller is not banned). */
+  async function executeLoaded(
+    user: UserRecord,
+    lookup: SpellLookup | null,
+    request: ExecuteRequest,
+    startedAt: number,
+  ): Promise<ExecuteOutput> {
+    // 2. ban
+    assertNotBanned(user);
+    // 3. spell
+    if (!lookup) throw new AppError("SPELL_NOT_FOUND", `No spell ${request.spell}`, { spell: request.spell });
+    // 4. visibility
+    assertCanRun(lookup, user.id);
+    const { spell } = lookup;
     // 5. price
-    const price = deps.billing.quote(spell, session.user);
+    const price = deps.billing.quote(spell, user);
     const idempotencyKey = request.idempotencyKey ?? null;
     const execution: NewExecution = {
       id: randomUUID(),
-      userId: session.user.id,
+      userId: user.id,
       spellId: spell.id,
       slug: spell.slug,
       runtime: spell.runtime,
@@ -217,7 +232,7 @@ export function createEngine(deps: EngineDeps): Engine {
     let charge: Charge | null = null;
     if (price.amount > 0) {
       try {
-        charge = await deps.billing.charge({ executionId: execution.id, user: session.user, spell, price });
+        charge = await deps.billing.charge({ executionId: execution.id, user, spell, price });
       } catch (thrown) {
         const error = toAppError(thrown);
         await (error.code === "PAYMENT_REQUIRES_ACTION"
@@ -264,9 +279,12 @@ export function createEngine(deps: EngineDeps): Engine {
     authenticate,
 
     async executeSpell(authorization, request) {
+      const startedAt = clock.monotonicMs();
       // 1. token
-      const session = await authenticate(authorization);
-      return execute(session, request);
+      const caller = await deps.authenticate(authorization);
+      // One read for the caller and (only if not banned) the spell; the steps below decide in order.
+      const { user, lookup } = await deps.users.ensureUserWithSpell(caller.userId, request.spell);
+      return executeLoaded(user, lookup, request, startedAt);
     },
 
     execute,

@@ -25,6 +25,15 @@ export interface UserRecord {
 export interface UserStore {
   /** The user for a verified `sub`; the row is created the first time that `sub` is seen. */
   ensureUser(userId: string): Promise<UserRecord>;
+  /**
+   * The hot path's single read: the caller (created on first sight) and, only when the caller is not
+   * banned, the spell with its artifact and the caller's team membership. For a banned caller the
+   * spell is never read (`lookup` is null); `lookup` is also null when no such slug exists.
+   */
+  ensureUserWithSpell(
+    userId: string,
+    slug: string,
+  ): Promise<{ user: UserRecord; lookup: SpellLookup | null }>;
   /** The caller's profile and recent usage for `GET /api/me`. */
   describe(userId: string, recentLimit: number): Promise<{ user: UserRecord; usage: MeOutput["usage"] }>;
 }

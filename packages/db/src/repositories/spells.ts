@@ -2,7 +2,7 @@ import { AppError, type JsonObject, type RuntimeKind, type Visibility } from "@s
 import type { SpellRecord, SpellStore } from "@spell/engine";
 import { isUuid, query, run, type Sql, transaction } from "../sql.ts";
 
-interface SpellRow {
+export interface SpellRow {
   id: string;
   slug: string;
   runtime: RuntimeKind;
@@ -20,10 +20,10 @@ interface SpellRow {
 }
 
 /** Never `wasm_binary`: the bytes are read only on a compiled-module cache miss (loadWasmBinary). */
-const SPELL_COLUMNS = `s.id, s.slug, s.runtime, s.config, s.price_amount, s.currency, s.visibility, s.team_id,
+export const SPELL_COLUMNS = `s.id, s.slug, s.runtime, s.config, s.price_amount, s.currency, s.visibility, s.team_id,
   s.created_by, a.id AS artifact_id, a.builtin, a.api_endpoint, a.wasm_sha256, a.metadata`;
 
-function toSpellRecord(row: SpellRow): SpellRecord {
+export function toSpellRecord(row: SpellRow): SpellRecord {
   return {
     id: row.id,
     slug: row.slug,

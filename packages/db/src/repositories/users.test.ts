@@ -103,3 +103,30 @@ describe("users.describe", () => {
     expect(Number.isNaN(Date.parse(usage.recent[0]?.createdAt ?? ""))).toBe(false);
   });
 });
+
+describe("ensureUserWithSpell", () => {
+  it("reads the caller and the spell in one go, creating the caller on first sight", async () => {
+    const spell = await t.database.spells.publish(publishRequest({ visibility: "team", teamId: "red" }));
+    await t.database.admin.setTeamMembership("red", "fresh-member", true);
+    const found = await t.database.users.ensureUserWithSpell("fresh-member", spell.slug);
+    expect(found.user).toMatchObject({ id: "fresh-member", status: "active" });
+    expect(found.lookup).toEqual({ spell, callerIsTeamMember: true });
+
+    const stranger = await t.database.users.ensureUserWithSpell("never-seen", spell.slug);
+    expect(stranger.user.id).toBe("never-seen");
+    expect(stranger.lookup?.callerIsTeamMember).toBe(false);
+  });
+
+  it("answers no spell for an unknown slug", async () => {
+    const found = await t.database.users.ensureUserWithSpell("someone", "missing@v1");
+    expect(found.lookup).toBeNull();
+  });
+
+  it("never reads the spell for a banned caller", async () => {
+    const spell = await t.database.spells.publish(publishRequest());
+    await t.database.admin.banUser("banned-reader", "abuse", "admin");
+    const found = await t.database.users.ensureUserWithSpell("banned-reader", spell.slug);
+    expect(found.user.status).toBe("banned");
+    expect(found.lookup).toBeNull();
+  });
+});

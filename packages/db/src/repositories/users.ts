@@ -1,6 +1,28 @@
 import type { ErrorCode, ExecutionStatus, MeOutput, RuntimeKind } from "@spell/contracts";
 import type { UserRecord, UserStore } from "@spell/engine";
 import { run, type Sql } from "../sql.ts";
+import { SPELL_COLUMNS, type SpellRow, toSpellRecord } from "./spells.ts";
+
+/**
+ * One round trip for execute: the user and, through a join that only matches active users, the spell.
+ * A banned user's query never reads a spell row: the ban decides before the spell is touched.
+ */
+const USER_WITH_SPELL = `SELECT u.status AS user_status, u.stripe_customer_id AS user_stripe_customer_id,
+    u.default_payment_method_id IS NOT NULL AS user_has_payment_method, u.created_at AS user_created_at,
+    ${SPELL_COLUMNS}, tm.user_id IS NOT NULL AS caller_is_team_member
+  FROM users u
+  LEFT JOIN spells s ON s.slug = $2 AND u.status = 'active'
+  LEFT JOIN artifacts a ON a.id = s.current_artifact_id
+  LEFT JOIN team_members tm ON tm.team_id = s.team_id AND tm.user_id = u.id
+  WHERE u.id = $1`;
+
+type UserWithSpellRow = {
+  user_status: "active" | "banned";
+  user_stripe_customer_id: string | null;
+  user_has_payment_method: boolean;
+  user_created_at: Date;
+  caller_is_team_member: boolean;
+} & { [K in keyof SpellRow]: SpellRow[K] | null };
 
 interface UserRow {
   id: string;
@@ -51,8 +73,34 @@ export function createUserStore(sql: Sql): UserStore {
     return created;
   }
 
+  async function readUserWithSpell(userId: string, slug: string) {
+    const rows = await run<UserWithSpellRow>(sql, USER_WITH_SPELL, [userId, slug], "users_with_spell");
+    const row = rows[0];
+    if (!row) return null;
+    const user: UserRecord = {
+      id: userId,
+      status: row.user_status,
+      stripeCustomerId: row.user_stripe_customer_id,
+      hasPaymentMethod: row.user_has_payment_method,
+      createdAt: row.user_created_at,
+    };
+    const lookup =
+      row.id === null || row.artifact_id === null
+        ? null
+        : { spell: toSpellRecord(row as SpellRow), callerIsTeamMember: row.caller_is_team_member };
+    return { user, lookup };
+  }
+
   return {
     ensureUser,
+    async ensureUserWithSpell(userId, slug) {
+      const found = await readUserWithSpell(userId, slug);
+      if (found) return found;
+      await ensureUser(userId);
+      const created = await readUserWithSpell(userId, slug);
+      if (!created) throw new Error(`user ${userId} vanished right after being created`);
+      return created;
+    },
     async describe(userId, recentLimit) {
       const user = await ensureUser(userId);
       const [totals, charged, recent] = await Promise.all([

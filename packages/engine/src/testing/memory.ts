@@ -45,6 +45,29 @@ export function createMemoryPorts() {
       }
       return { ...user };
     },
+    async ensureUserWithSpell(userId, slug) {
+      calls.push("users.ensureUserWithSpell");
+      let user = users.get(userId);
+      if (!user) {
+        user = {
+          id: userId,
+          status: "active",
+          stripeCustomerId: null,
+          hasPaymentMethod: false,
+          createdAt: new Date(),
+        };
+        users.set(userId, user);
+      }
+      // Like the SQL join: a banned caller's spell is never read.
+      const spell = user.status === "active" ? spells.get(slug) : undefined;
+      if (spell) calls.push("spells.read");
+      return {
+        user: { ...user },
+        lookup: spell
+          ? { spell, callerIsTeamMember: spell.teamId !== null && teams.has(`${spell.teamId}\n${userId}`) }
+          : null,
+      };
+    },
     async describe(userId, recentLimit) {
       const user = users.get(userId);
       if (!user) throw new AppError("NOT_FOUND", "no user");
