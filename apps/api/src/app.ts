@@ -4,6 +4,7 @@ import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type Express, type Request } from "express";
 import { DEFAULT_BODY_LIMIT } from "./env.ts";
 import { appErrorFromTRPC, consoleLogger, type Logger, logIfServerError } from "./errors.ts";
+import type { BillingRouteContext } from "./http/billing.ts";
 import { errorHandler, notFoundHandler, requireJsonBody, sendError } from "./http/guards.ts";
 import { createOpenApiDocument } from "./http/openapi.ts";
 import { createRestHandlers } from "./http/rest.ts";
@@ -23,7 +24,9 @@ export interface AppOptions {
    * Routes mounted before `/api` and `/trpc`, with their own body handling: the billing webhook
    * (`POST /api/billing/webhook`, raw body for the signature) and local test-provider pages.
    */
-  extraRoutes?: (app: Express) => void;
+  extraRoutes?: (app: Express, context: BillingRouteContext) => void;
+  /** OpenAPI path items (relative to `/api`) of routes mounted by `extraRoutes`. */
+  openApiPaths?: Record<string, unknown>;
 }
 
 export function createApp(options: AppOptions): Express {
@@ -38,9 +41,16 @@ export function createApp(options: AppOptions): Express {
   });
 
   // Built once: the document is served from this string on every request.
-  const openApiJson = JSON.stringify(
-    createOpenApiDocument(appRouter, { baseUrl: `${options.publicUrl?.replace(/\/+$/, "") ?? ""}/api` }),
-  );
+  const openApiDocument = createOpenApiDocument(appRouter, {
+    baseUrl: `${options.publicUrl?.replace(/\/+$/, "") ?? ""}/api`,
+  });
+  if (options.openApiPaths) {
+    openApiDocument.paths = {
+      ...openApiDocument.paths,
+      ...(options.openApiPaths as typeof openApiDocument.paths),
+    };
+  }
+  const openApiJson = JSON.stringify(openApiDocument);
 
   const app = express();
   app.disable("x-powered-by");
@@ -68,7 +78,7 @@ export function createApp(options: AppOptions): Express {
     res.type("application/json").send(openApiJson);
   });
 
-  options.extraRoutes?.(app);
+  options.extraRoutes?.(app, { engine, bodyLimit: maxBodySize });
 
   app.use(
     "/trpc",

@@ -2,6 +2,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseTrustedIssuers, type TrustedIssuerConfig } from "@spell/auth";
 import { DEV_ISSUER } from "@spell/auth/dev";
+import { parseStripeApiBase } from "@spell/billing";
 import { z } from "zod";
 
 /** The repository root: `.spell/` (embedded database, dev issuer key) lives there by default. */
@@ -82,8 +83,12 @@ const ZEnvSource = z.object({
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_BASE: optionalString,
   SPELL_BILLING_RETURN_ORIGINS: commaList,
+  SPELL_BILLING: optionalString.pipe(z.enum(["stripe", "local", "none"]).optional()),
   SPELL_PUBLIC_URL: optionalString,
 });
+
+export type BillingMode = "stripe" | "local" | "none";
+export type StripeApiBase = ReturnType<typeof parseStripeApiBase>;
 
 export type EnvSource = Record<string, string | undefined>;
 
@@ -110,7 +115,18 @@ export interface Env {
     maxModuleBytes: number | undefined;
     workers: number | undefined;
   };
-  stripe: { secretKey: string | undefined; webhookSecret: string | undefined; apiBase: string | undefined };
+  /**
+   * `stripe` when both Stripe keys are set, else `local` (the LOCAL TEST provider) outside
+   * production, else `none` (priced spells answer BILLING_NOT_CONFIGURED); `SPELL_BILLING` overrides.
+   */
+  billingMode: BillingMode;
+  stripe: {
+    secretKey: string | undefined;
+    webhookSecret: string | undefined;
+    /** From `STRIPE_API_BASE`: a Stripe-compatible server instead of api.stripe.com. */
+    apiBase: StripeApiBase | undefined;
+  };
+  /** Origins Checkout and the portal may return to; empty: the server's own origin (outside production). */
   billingReturnOrigins: string[];
   publicUrl: string | undefined;
 }
@@ -150,6 +166,7 @@ export function parseEnv(source: EnvSource = process.env): Env {
     }
   }
 
+  const billing = billingSettings(raw, production);
   return {
     nodeEnv: raw.NODE_ENV,
     production,
@@ -174,12 +191,58 @@ export function parseEnv(source: EnvSource = process.env): Env {
       maxModuleBytes: raw.SPELL_WASM_MAX_MODULE_BYTES,
       workers: raw.SPELL_WASM_WORKERS,
     },
+    billingMode: billing.mode,
     stripe: {
       secretKey: raw.STRIPE_SECRET_KEY,
       webhookSecret: raw.STRIPE_WEBHOOK_SECRET,
-      apiBase: raw.STRIPE_API_BASE,
+      apiBase: billing.apiBase,
     },
-    billingReturnOrigins: raw.SPELL_BILLING_RETURN_ORIGINS,
+    billingReturnOrigins: billing.returnOrigins,
     publicUrl: raw.SPELL_PUBLIC_URL,
   };
+}
+
+/**
+ * The billing adapter and its settings. A half-configured Stripe (one key of two), the local test
+ * provider in production, or an unusable URL stops start-up instead of silently charging nobody.
+ */
+function billingSettings(
+  raw: z.output<typeof ZEnvSource>,
+  production: boolean,
+): { mode: BillingMode; apiBase: StripeApiBase | undefined; returnOrigins: string[] } {
+  const problems: string[] = [];
+  const hasSecret = raw.STRIPE_SECRET_KEY !== undefined;
+  const hasWebhookSecret = raw.STRIPE_WEBHOOK_SECRET !== undefined;
+  if (hasSecret !== hasWebhookSecret) {
+    problems.push("STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set together");
+  }
+  const mode: BillingMode =
+    raw.SPELL_BILLING ?? (hasSecret && hasWebhookSecret ? "stripe" : production ? "none" : "local");
+  if (mode === "stripe" && !(hasSecret && hasWebhookSecret)) {
+    problems.push("SPELL_BILLING=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET");
+  }
+  if (mode === "local" && production) {
+    problems.push("SPELL_BILLING=local: the local test payment provider never runs in production");
+  }
+  let apiBase: StripeApiBase | undefined;
+  if (raw.STRIPE_API_BASE !== undefined) {
+    try {
+      apiBase = parseStripeApiBase(raw.STRIPE_API_BASE);
+    } catch (error) {
+      problems.push(`STRIPE_API_BASE: ${(error as Error).message}`);
+    }
+  }
+  const returnOrigins: string[] = [];
+  for (const value of raw.SPELL_BILLING_RETURN_ORIGINS) {
+    const url = URL.canParse(value) ? new URL(value) : null;
+    if (url && (url.protocol === "http:" || url.protocol === "https:")) returnOrigins.push(url.origin);
+    else problems.push(`SPELL_BILLING_RETURN_ORIGINS: not an http(s) origin: ${value}`);
+  }
+  if (mode === "stripe" && production && returnOrigins.length === 0) {
+    problems.push("SPELL_BILLING_RETURN_ORIGINS (where Stripe Checkout may send customers back)");
+  }
+  if (problems.length > 0) {
+    throw new EnvError(`Invalid billing configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+  return { mode, apiBase, returnOrigins };
 }

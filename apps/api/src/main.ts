@@ -25,6 +25,19 @@ async function main(): Promise<void> {
         `-H 'Content-Type: application/json' -d '{"spell":"echo@v1","input":{"hello":"world"}}'`,
     );
   }
+  if (server.billingMode === "local") {
+    console.log(
+      "\nBilling: LOCAL TEST payment provider (no real money, no real cards; never in production).",
+    );
+    console.log("  Priced demo (echo-paid@v1, USD 0.50):");
+    console.log(
+      `  pnpm spell billing test-card pm_card_visa && pnpm spell exec echo-paid@v1 --input '{"hi":1}'`,
+    );
+  } else if (server.billingMode === "stripe") {
+    console.log(`\nBilling: Stripe (webhook at ${server.url}/api/billing/webhook)`);
+  } else {
+    console.log("\nBilling: not configured (priced spells answer BILLING_NOT_CONFIGURED)");
+  }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

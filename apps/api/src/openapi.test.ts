@@ -34,7 +34,23 @@ describe("GET /api/openapi.json", () => {
       expect(operation.summary).toBe(route.summary);
       expect(operation.security).toEqual([{ bearerAuth: [] }]);
     }
-    expect(Object.keys(doc.paths).sort()).toEqual([...new Set(ROUTES.map(([, r]) => r.path))].sort());
+    // Plus the Stripe webhook, documented by hand: it reads raw signed bytes, not a tRPC input.
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [...new Set([...ROUTES.map(([, r]) => r.path), "/billing/webhook"])].sort(),
+    );
+  });
+
+  it("documents the Stripe webhook with its signature header and answers", () => {
+    const webhook = doc.paths["/billing/webhook"].post;
+    expect(webhook.parameters).toEqual([
+      expect.objectContaining({ name: "Stripe-Signature", in: "header", required: true }),
+    ]);
+    expect(webhook.responses["200"].content["application/json"].schema.required).toEqual([
+      "ok",
+      "received",
+      "duplicate",
+    ]);
+    expect(webhook.responses["400"].description).toContain("VALIDATION_ERROR");
   });
 
   it("documents bearer JWT auth", () => {

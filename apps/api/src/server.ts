@@ -1,18 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { TrustedIssuerConfig } from "@spell/auth";
 import { type DevIssuer, loadOrCreateDevIssuer } from "@spell/auth/dev";
-import type { PublishInput } from "@spell/contracts";
-import { ZPublishInput } from "@spell/contracts";
+import { AppError, type PublishInput, ZPublishInput } from "@spell/contracts";
 import { createDatabase, type Database, migrateDatabase, startEmbeddedPostgres } from "@spell/db";
 import { type Engine, WASM_DEMOS } from "@spell/engine";
+import type { Express } from "express";
 import { createApp } from "./app.ts";
 import { composeBilling, composeEngine } from "./compose.ts";
-import type { Env } from "./env.ts";
+import type { BillingMode, Env } from "./env.ts";
 import { consoleLogger, type Logger } from "./errors.ts";
 
 /** The owner of the demo spells; never a caller (no token carries this `sub` unless minted so). */
@@ -45,6 +45,8 @@ export interface RunningServer {
   database: Database;
   /** Set outside production: mints tokens the server trusts (quick start, tests). */
   devIssuer: DevIssuer | undefined;
+  /** Which payment adapter runs: Stripe, the LOCAL TEST provider, or none. */
+  billingMode: BillingMode;
   /** Stops accepting, then closes the engine, the database and the embedded Postgres, once. */
   close(): Promise<void>;
 }
@@ -79,7 +81,26 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
 
     const devIssuer = env.trustDevIssuer ? await loadOrCreateDevIssuer(env.dataDir) : undefined;
     const issuers: TrustedIssuerConfig[] = [...env.trustedIssuers, ...(devIssuer ? [devIssuer.config] : [])];
-    const billing = composeBilling(env);
+
+    // Listening comes first so the local test provider knows the URL it serves its checkout page
+    // under (PORT=0 picks one); until the app is ready every request answers 503.
+    let app: Express | undefined;
+    const server = createServer((req, res) => {
+      if (app) return app(req, res);
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+      res.end(JSON.stringify(new AppError("SERVICE_UNAVAILABLE", "The server is starting", {}).toBody()));
+    });
+    server.listen(env.port, env.host);
+    await once(server, "listening");
+    cleanups.push(() => closeServer(server));
+    const { port } = server.address() as AddressInfo;
+    const host = env.host.includes(":") ? `[${env.host}]` : env.host;
+    const url = `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`;
+
+    const billing = composeBilling(env, {
+      store: database.billing,
+      publicBaseUrl: env.publicUrl ?? url,
+    });
     if (billing.close) cleanups.push(billing.close);
     const engine = composeEngine({
       env,
@@ -97,27 +118,24 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       ...(billing.demoSpells ?? []),
     ]);
 
-    const app = createApp({
+    app = createApp({
       engine,
       ping: () => database.ping(),
       maxBodySize: env.bodyLimit,
       logger,
       ...(env.publicUrl !== undefined ? { publicUrl: env.publicUrl } : {}),
       ...(billing.extraRoutes ? { extraRoutes: billing.extraRoutes } : {}),
+      ...(billing.openApiPaths ? { openApiPaths: billing.openApiPaths } : {}),
     });
-    const server = app.listen(env.port, env.host);
-    await once(server, "listening");
-    cleanups.push(() => closeServer(server));
-    const { port } = server.address() as AddressInfo;
-    const host = env.host.includes(":") ? `[${env.host}]` : env.host;
 
     let closing: Promise<void> | undefined;
     return {
-      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+      url,
       port,
       engine,
       database,
       devIssuer,
+      billingMode: billing.mode,
       close: () => {
         closing ??= cleanup();
         return closing;

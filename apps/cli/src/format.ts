@@ -22,8 +22,21 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
 const HINTS: Partial<Record<ErrorCode, string>> = {
   UNAUTHORIZED: "log in with `spell login --token <JWT>` (or `spell login --dev` against a local server)",
   PAYMENT_METHOD_REQUIRED:
-    "save a card first: the billing checkout URL comes from the API's billing/checkout-url",
+    "save a card first: `spell billing checkout` prints the URL (local quick start: `spell billing test-card pm_card_visa`)",
 };
+
+/** Hints that need the error's details: the payment to finish is named in them. */
+function hintFor(code: ErrorCode, details: Record<string, unknown>): string | undefined {
+  if (code === "PAYMENT_REQUIRES_ACTION" && typeof details.paymentIntentId === "string") {
+    const id = details.paymentIntentId;
+    // Only the LOCAL TEST provider's hint names its authenticate route.
+    const local = typeof details.hint === "string" && details.hint.includes("/billing/local/");
+    return local
+      ? `payment ${id} needs 3-D Secure (LOCAL TEST provider): spell billing authenticate ${id} && spell billing confirm ${id}`
+      : `payment ${id} needs 3-D Secure: complete it with the clientSecret in Stripe.js, then: spell billing confirm ${id}`;
+  }
+  return HINTS[code];
+}
 
 const MAX_DETAILS = 2000;
 
@@ -59,7 +72,7 @@ export function describeError(error: unknown): { text: string; exitCode: ExitCod
     const hint =
       error.isNetworkError && error.status === 0
         ? "is the server running? start it with `pnpm start`, or point SPELL_API_URL / --api-url at it"
-        : HINTS[error.code];
+        : hintFor(error.code, error.details);
     if (hint) lines.push(`  hint: ${hint}`);
     return { text: `${lines.join("\n")}\n`, exitCode: exitCodeFor(error.code) };
   }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createSpellClient, type SpellClient } from "@spell/sdk";
 import { Command, CommanderError, Option } from "commander";
+import { addBillingCommands } from "./billing.ts";
 import { resolveConnection, updateConfig } from "./config.ts";
 import { type CliContext, CliError, EXIT } from "./context.ts";
 import { mintDevToken, peekClaims } from "./dev.ts";
@@ -304,6 +305,11 @@ export function buildProgram(ctx: CliContext): Command {
         out(`${result.userId} is ${result.member ? "a member" : "not a member"} of team ${result.teamId}\n`);
       },
     );
+
+  addBillingCommands(program, ctx, {
+    client,
+    connection: (cmd) => resolveConnection(ctx, cmd.optsWithGlobals<{ apiUrl?: string }>().apiUrl),
+  });
 
   program
     .command("login")

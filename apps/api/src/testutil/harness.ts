@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { TrustedIssuerConfig } from "@spell/auth";
-import { createNoBilling } from "@spell/billing";
 import type { PublishInput } from "@spell/contracts";
 import { createDatabase, type Database } from "@spell/db";
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
@@ -8,12 +7,12 @@ import type { Engine } from "@spell/engine";
 import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
 import { SignJWT } from "jose";
 import { createApp } from "../app.ts";
-import { composeEngine } from "../compose.ts";
-import { parseEnv } from "../env.ts";
+import { type BillingComposition, composeBilling, composeEngine } from "../compose.ts";
+import { type EnvSource, parseEnv } from "../env.ts";
 import type { Logger } from "../errors.ts";
 import type { AppRouter } from "../routers/index.ts";
 import { BUILTIN_DEMOS, seedDemoSpells } from "../server.ts";
-import { call, type JsonResponse, type Listening, listen } from "./http.ts";
+import { call, type JsonResponse, type Listening, listenFirst } from "./http.ts";
 
 /** Signs tokens for ordinary users; its tokens never make an admin, whatever their scope says. */
 export const USER_ISSUER = { issuer: "https://users.test", secret: "user-issuer-secret-0123456789abcdef" };
@@ -62,11 +61,14 @@ export interface Instance {
   url: string;
   engine: Engine;
   database: Database;
+  /** The billing composition this instance runs (SPELL_BILLING=none unless the harness got `env`). */
+  billing: BillingComposition;
   close(): Promise<void>;
 }
 
 export interface Harness {
   url: string;
+  billing: BillingComposition;
   testDb: TestDatabase;
   engine: Engine;
   /** A new user with a valid token (the row is created on first use, as in production). */
@@ -90,42 +92,69 @@ export interface Harness {
 
 const quietLogger: Logger = { error: () => {} };
 
-async function startInstance(database: Database, logger: Logger): Promise<Instance & { http: Listening }> {
-  const env = parseEnv({ NODE_ENV: "test" });
+async function startInstance(
+  database: Database,
+  logger: Logger,
+  envSource: EnvSource,
+): Promise<Instance & { http: Listening }> {
+  const env = parseEnv({ NODE_ENV: "test", SPELL_BILLING: "none", ...envSource });
+  const http = await listenFirst();
+  const billing = composeBilling(env, { store: database.billing, publicBaseUrl: http.url });
   const engine = composeEngine({
     env,
     ports: database,
     issuers: ISSUERS,
-    billing: createNoBilling(),
+    billing: billing.billing,
     wasm: false,
   });
-  const http = await listen(createApp({ engine, ping: () => database.ping(), logger }));
+  http.serve(
+    createApp({
+      engine,
+      ping: () => database.ping(),
+      logger,
+      ...(billing.extraRoutes ? { extraRoutes: billing.extraRoutes } : {}),
+      ...(billing.openApiPaths ? { openApiPaths: billing.openApiPaths } : {}),
+    }),
+  );
   return {
     url: http.url,
     engine,
     database,
+    billing,
     http,
     close: async () => {
       await http.close();
       await engine.close();
+      await billing.close?.();
     },
   };
+}
+
+export interface HarnessOptions {
+  logger?: Logger;
+  /**
+   * Configuration on top of `NODE_ENV=test SPELL_BILLING=none`, read by the real `parseEnv` and
+   * `composeBilling`: e.g. `{ SPELL_BILLING: "stripe", STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET }`.
+   */
+  env?: EnvSource;
 }
 
 /**
  * A real API over HTTP on 127.0.0.1: a fresh database (on DATABASE_URL's server, else embedded),
  * two HS256 test issuers, the demo spells, and helpers that create users, tokens and spells.
  */
-export async function startHarness(options: { logger?: Logger } = {}): Promise<Harness> {
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const testDb = await createTestDatabase({ url: process.env.DATABASE_URL });
   const logger = options.logger ?? quietLogger;
-  const main = await startInstance(testDb.database, logger);
-  await seedDemoSpells(main.engine, testDb.database, BUILTIN_DEMOS);
+  const envSource = options.env ?? {};
+  const main = await startInstance(testDb.database, logger, envSource);
+  await seedDemoSpells(main.engine, testDb.database, [...BUILTIN_DEMOS, ...(main.billing.demoSpells ?? [])]);
   const extra: Array<() => Promise<void>> = [];
   let adminCaller: Caller | undefined;
 
   const harness: Harness = {
     url: main.url,
+    billing: main.billing,
     testDb,
     engine: main.engine,
     async user(prefix = "user") {
@@ -162,7 +191,7 @@ export async function startHarness(options: { logger?: Logger } = {}): Promise<H
     executionCount: (userId) => testDb.database.prisma.execution.count({ where: { userId } }),
     async startInstance() {
       const database = createDatabase({ url: testDb.url, poolSize: 2 });
-      const instance = await startInstance(database, logger);
+      const instance = await startInstance(database, logger, envSource);
       const close = async () => {
         await instance.close();
         await database.close();
