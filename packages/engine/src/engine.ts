@@ -184,7 +184,9 @@ export function createEngine(deps: EngineDeps): Engine {
       billing,
       durationMs,
     };
-    await store({ kind: "succeeded", spell: result.spell, output, billing, durationMs }, log);
+    // Only a keyed execution can be replayed, so only its row keeps the output (which may be megabytes).
+    const storedOutput = execution.idempotencyKey === null ? null : output;
+    await store({ kind: "succeeded", spell: result.spell, output: storedOutput, billing, durationMs }, log);
     return result;
   }
 
