@@ -184,8 +184,9 @@ export function createEngine(deps: EngineDeps): Engine {
       billing,
       durationMs,
     };
-    // Only a keyed execution can be replayed, so only its row keeps the output (which may be megabytes).
-    const storedOutput = execution.idempotencyKey === null ? null : output;
+    // Only rows written before the run can be answered again (a repeated key, a second confirm-intent),
+    // so only they keep the output, which may be megabytes.
+    const storedOutput = args.loggedAtStart ? output : null;
     await store({ kind: "succeeded", spell: result.spell, output: storedOutput, billing, durationMs }, log);
     return result;
   }
