@@ -106,6 +106,8 @@ async function startInstance(
     issuers: ISSUERS,
     billing: billing.billing,
     wasm: false,
+    // SPELL_SIGNING_KEY in `env` turns the api runtime on (a counting upstream makes runs observable).
+    ...(env.api.signingKey !== undefined ? { signingKey: env.api.signingKey } : {}),
   });
   http.serve(
     createApp({

@@ -1,0 +1,169 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  createFakeStripe,
+  createStripeEvent,
+  type FakeStripe,
+  signWebhookPayload,
+} from "@spell/billing/testing";
+import type { PublishInput } from "@spell/contracts";
+import { setupServer } from "msw/node";
+import type { EnvSource } from "../env.ts";
+import { type Caller, type Harness, startHarness } from "./harness.ts";
+import type { JsonResponse } from "./http.ts";
+
+export const WEBHOOK_SECRET = "whsec_spell_api_test_0123456789";
+export const RETURN_ORIGIN = "https://app.spell.test";
+/** A `.test` host never resolves: if msw ever let a request through, it could not leave the machine. */
+const STRIPE_BASE = "https://api.stripe.test";
+
+export const STRIPE_ENV: EnvSource = {
+  SPELL_BILLING: "stripe",
+  STRIPE_SECRET_KEY: "sk_test_spell_api",
+  STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  STRIPE_API_BASE: STRIPE_BASE,
+  SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
+  SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
+};
+
+/** A real HTTP upstream on 127.0.0.1 for api spells: counts runs, and fails on demand. */
+export interface CountingUpstream {
+  url: string;
+  host: string;
+  /** Requests received, i.e. how many times an api spell pointed here actually ran. */
+  runs(): number;
+  /** The next requests answer HTTP 500 (the spell's run fails after payment). */
+  failing: boolean;
+  close(): Promise<void>;
+}
+
+export async function startCountingUpstream(): Promise<CountingUpstream> {
+  let runs = 0;
+  const upstream = {
+    failing: false,
+    runs: () => runs,
+  } as CountingUpstream;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      runs += 1;
+      if (upstream.failing) {
+        res.writeHead(500, { "content-type": "application/json" }).end('{"error":"boom"}');
+        return;
+      }
+      const input = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ run: runs, input }));
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const { port } = server.address() as AddressInfo;
+  upstream.url = `http://127.0.0.1:${port}/run`;
+  upstream.host = `127.0.0.1:${port}`;
+  upstream.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return upstream;
+}
+
+export interface StripeHarness {
+  h: Harness;
+  fake: FakeStripe;
+  upstream: CountingUpstream;
+  /** Priced at 75 usd: the api spell whose runs the upstream counts. */
+  countedSlug: string;
+  /** Saves `paymentMethod` the way a person does: checkout-url, Checkout completed, signed webhook. */
+  saveCard(caller: Caller, paymentMethod?: string): Promise<void>;
+  /** POSTs a signed (or not) webhook delivery over HTTP. */
+  deliver(
+    payload: unknown,
+    options?: { signature?: string | null; timestamp?: number },
+  ): Promise<JsonResponse>;
+  execute(caller: Caller, spell: string, input?: unknown, idempotencyKey?: string): Promise<JsonResponse>;
+  /** POST /v1/payment_intents requests seen by the fake since the start. */
+  intentCreates(): number;
+  close(): Promise<void>;
+}
+
+/** `count` executions of `fn` at once. */
+export function concurrently<T>(count: number, fn: (index: number) => Promise<T>): Promise<T[]> {
+  return Promise.all(Array.from({ length: count }, (_, index) => fn(index)));
+}
+
+/**
+ * The whole API over HTTP on a fresh database with the Stripe adapter, its SDK answered by the
+ * fake Stripe through msw (every other non-loopback request is an error), and a counting upstream.
+ */
+export async function startStripeHarness(): Promise<StripeHarness> {
+  const fake = createFakeStripe({ baseUrl: STRIPE_BASE });
+  const msw = setupServer(...fake.handlers);
+  msw.listen({
+    onUnhandledRequest(request, print) {
+      // The test's own calls to the app under test go through untouched.
+      if (new URL(request.url).hostname === "127.0.0.1") return;
+      print.error();
+    },
+  });
+  const upstream = await startCountingUpstream();
+  let h: Harness;
+  try {
+    h = await startHarness({ env: { ...STRIPE_ENV, SPELL_API_ALLOWED_HOSTS: upstream.host } });
+  } catch (error) {
+    msw.close();
+    await upstream.close();
+    throw error;
+  }
+  const countedSlug = "counted-paid@v1";
+  await h.publish({
+    slug: countedSlug,
+    runtime: "api",
+    artifact: { apiEndpoint: upstream.url },
+    visibility: "public",
+    priceAmount: 75,
+    currency: "usd",
+  } satisfies PublishInput);
+
+  const deliver: StripeHarness["deliver"] = (payload, options = {}) => {
+    const signed = signWebhookPayload(payload, WEBHOOK_SECRET, options.timestamp);
+    const signature = options.signature === undefined ? signed.signature : options.signature;
+    return h.call("POST", "/api/billing/webhook", {
+      body: signed.body.toString("utf8"),
+      headers: signature === null ? {} : { "stripe-signature": signature },
+    });
+  };
+
+  return {
+    h,
+    fake,
+    upstream,
+    countedSlug,
+    deliver,
+    async saveCard(caller, paymentMethod = "pm_card_visa") {
+      const checkout = await h.call("POST", "/api/billing/checkout-url", {
+        token: caller.token,
+        body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/cancel` },
+      });
+      if (checkout.status !== 200) throw new Error(`checkout-url: ${JSON.stringify(checkout.body)}`);
+      const sessionId = /\/pay\/(cs_test_[A-Za-z0-9]+)/.exec(checkout.body.url)?.[1];
+      if (!sessionId) throw new Error(`no session id in ${checkout.body.url}`);
+      const session = fake.completeCheckout(sessionId, paymentMethod);
+      const delivered = await deliver(createStripeEvent("checkout.session.completed", session));
+      if (delivered.status !== 200) throw new Error(`webhook: ${JSON.stringify(delivered.body)}`);
+    },
+    execute: (caller, spell, input = {}, idempotencyKey) =>
+      h.call("POST", "/api/spell/execute", {
+        token: caller.token,
+        body: { spell, input },
+        ...(idempotencyKey ? { headers: { "idempotency-key": idempotencyKey } } : {}),
+      }),
+    intentCreates: () => fake.requestsTo("/v1/payment_intents", "POST").length,
+    async close() {
+      await h.close();
+      msw.close();
+      await upstream.close();
+    },
+  };
+}
