@@ -72,3 +72,54 @@ describe("parseEnv", () => {
     expect(env.trustedIssuers).toHaveLength(1);
   });
 });
+
+describe("parseEnv: billing", () => {
+  const PROD = {
+    NODE_ENV: "production",
+    SPELL_TRUSTED_ISSUERS: ISSUER,
+    DATABASE_URL: "postgresql://127.0.0.1/x",
+    SPELL_SIGNING_KEY: "k".repeat(32),
+  };
+  const STRIPE = { STRIPE_SECRET_KEY: "sk_test_1", STRIPE_WEBHOOK_SECRET: "whsec_1" };
+
+  it.each([
+    ["development without Stripe keys", {}, "local"],
+    ["development with both Stripe keys", STRIPE, "stripe"],
+    ["development, SPELL_BILLING=none", { SPELL_BILLING: "none" }, "none"],
+    ["production without Stripe keys", PROD, "none"],
+    [
+      "production with Stripe",
+      { ...PROD, ...STRIPE, SPELL_BILLING_RETURN_ORIGINS: "https://app.example" },
+      "stripe",
+    ],
+  ] as const)("%s → %s", (_name, source, mode) => {
+    expect(parseEnv(source).billingMode).toBe(mode);
+  });
+
+  it.each([
+    [
+      "the local test provider in production",
+      { ...PROD, SPELL_BILLING: "local" },
+      /never runs in production/,
+    ],
+    ["one Stripe key without the other", { STRIPE_SECRET_KEY: "sk_test_1" }, /must be set together/],
+    ["SPELL_BILLING=stripe without keys", { SPELL_BILLING: "stripe" }, /needs STRIPE_SECRET_KEY/],
+    ["an unknown SPELL_BILLING", { SPELL_BILLING: "paypal" }, /SPELL_BILLING/],
+    ["a non-http STRIPE_API_BASE", { ...STRIPE, STRIPE_API_BASE: "ftp://x" }, /STRIPE_API_BASE/],
+    ["a bad return origin", { SPELL_BILLING_RETURN_ORIGINS: "not a url" }, /SPELL_BILLING_RETURN_ORIGINS/],
+    ["Stripe in production without return origins", { ...PROD, ...STRIPE }, /SPELL_BILLING_RETURN_ORIGINS/],
+  ] as const)("refuses %s at start-up", (_name, source, message) => {
+    expect(() => parseEnv(source)).toThrowError(message);
+    expect(() => parseEnv(source)).toThrowError(EnvError);
+  });
+
+  it("parses STRIPE_API_BASE and normalises return origins", () => {
+    const env = parseEnv({
+      ...STRIPE,
+      STRIPE_API_BASE: "http://127.0.0.1:12111",
+      SPELL_BILLING_RETURN_ORIGINS: "https://app.example/path, http://localhost:3000",
+    });
+    expect(env.stripe.apiBase).toEqual({ host: "127.0.0.1", port: 12111, protocol: "http" });
+    expect(env.billingReturnOrigins).toEqual(["https://app.example", "http://localhost:3000"]);
+  });
+});

@@ -109,6 +109,15 @@ describe("execute errors", () => {
     expect(response.status).toBe(501);
     expect(response.body).toEqual(errorBody("BILLING_NOT_CONFIGURED"));
   });
+
+  it("501 BILLING_NOT_CONFIGURED for a webhook delivery on a server without billing", async () => {
+    const response = await h.call("POST", "/api/billing/webhook", {
+      body: "{}",
+      headers: { "stripe-signature": "t=1,v1=00" },
+    });
+    expect(response.status).toBe(501);
+    expect(response.body).toEqual(errorBody("BILLING_NOT_CONFIGURED"));
+  });
 });
 
 describe("estimate", () => {
