@@ -1,0 +1,156 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  createStripeEvent,
+  type FakeStripeServer,
+  signWebhookPayload,
+  startFakeStripeServer,
+} from "@spell/billing/testing";
+import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RETURN_ORIGIN, WEBHOOK_SECRET } from "./testutil/billing.ts";
+import { ADMIN_ISSUER, signToken, USER_ISSUER } from "./testutil/harness.ts";
+import { call } from "./testutil/http.ts";
+
+/**
+ * Two real API processes (`src/main.ts`, as `pnpm start` runs it) on one Postgres, both pointed at
+ * one fake Stripe served over loopback HTTP through STRIPE_API_BASE: the only way to see that the
+ * idempotency key holds across processes, where no in-process lock can help.
+ */
+
+const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+let testDb: TestDatabase;
+let stripe: FakeStripeServer;
+let dataDir: string;
+const processes: ChildProcess[] = [];
+const urls: string[] = [];
+
+async function startApi(): Promise<string> {
+  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      NODE_ENV: "test",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATABASE_URL: testDb.url,
+      SPELL_DATA_DIR: dataDir,
+      SPELL_TRUSTED_ISSUERS: JSON.stringify([
+        { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret },
+        { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true },
+      ]),
+      SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
+      SPELL_WASM_WORKERS: "1",
+      STRIPE_SECRET_KEY: "sk_test_multiprocess",
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      STRIPE_API_BASE: stripe.url,
+      SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  processes.push(child);
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(log);
+      if (match?.[1]) resolve(match[1]);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`api exited with ${code} before listening:\n${log}`)));
+  });
+}
+
+beforeAll(async () => {
+  testDb = await createTestDatabase({ url: process.env.DATABASE_URL });
+  stripe = await startFakeStripeServer();
+  dataDir = await mkdtemp(join(tmpdir(), "spell-billing-mp-"));
+  // One after the other: both would otherwise seed the same demo spells at the same moment.
+  urls.push(await startApi());
+  urls.push(await startApi());
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(
+    processes.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          child.once("exit", () => resolve());
+          child.kill("SIGTERM");
+        }),
+    ),
+  );
+  await stripe?.close();
+  await testDb?.drop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 30_000);
+
+describe("two API processes on one Postgres", () => {
+  it("the same keyed execute sent to both at once makes one PaymentIntent and one run", async () => {
+    const [a = "", b = ""] = urls;
+    const admin = await signToken("admin-mp", { admin: true });
+    const published = await call(a, "POST", "/api/admin/spells", {
+      token: admin,
+      body: {
+        slug: "mp-paid@v1",
+        runtime: "builtin",
+        artifact: { builtin: "echo" },
+        visibility: "public",
+        priceAmount: 60,
+        currency: "usd",
+      },
+    });
+    expect(published.status).toBe(200);
+
+    // The card is saved across the two processes: Customer made by A, webhook handled by B.
+    const userId = "mp-user";
+    const token = await signToken(userId);
+    const checkout = await call(a, "POST", "/api/billing/checkout-url", {
+      token,
+      body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/no` },
+    });
+    expect(checkout.status).toBe(200);
+    const { stripeCustomerId } = await testDb.database.billing.getCustomer(userId);
+    const event = createStripeEvent("setup_intent.succeeded", {
+      id: "seti_mp",
+      object: "setup_intent",
+      customer: stripeCustomerId,
+      payment_method: "pm_card_visa",
+      status: "succeeded",
+      metadata: {},
+    });
+    const signed = signWebhookPayload(event, WEBHOOK_SECRET);
+    const webhook = await call(b, "POST", "/api/billing/webhook", {
+      body: signed.body.toString("utf8"),
+      headers: { "stripe-signature": signed.signature },
+    });
+    expect(webhook.status).toBe(200);
+
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call(i % 2 === 0 ? a : b, "POST", "/api/spell/execute", {
+          token,
+          body: { spell: "mp-paid@v1", input: { same: true } },
+          headers: { "idempotency-key": "mp-key-1" },
+        }),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(new Set(responses.map((r) => r.body.executionId)).size).toBe(1);
+
+    const creates = stripe.fake.requestsTo("/v1/payment_intents", "POST");
+    expect(creates).toHaveLength(1);
+    expect(creates[0]?.idempotencyKey).toBe(`pi-create:${responses[0]?.body.executionId}`);
+    expect(stripe.fake.state.paymentIntents.size).toBe(1);
+    expect(await testDb.database.prisma.execution.count({ where: { userId } })).toBe(1);
+    const records = await testDb.database.prisma.billingRecord.findMany({ where: { userId } });
+    expect(records).toEqual([expect.objectContaining({ status: "succeeded", amount: 60 })]);
+  }, 30_000);
+});
