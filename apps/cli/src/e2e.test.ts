@@ -185,4 +185,31 @@ describe("spell CLI against a real server", () => {
     expect(ls.stdout).toMatch(/^echo@v1 +builtin +public +free/m);
     expect(ls.stdout).toMatch(/^resize@v1 +builtin/m);
   }, 60_000);
+
+  it("saves a LOCAL TEST card and runs the priced demo echo-paid@v1, 3-D Secure included", async () => {
+    // The start-up banner names the demo, so a person finds it.
+    expect(serverLog).toContain(
+      `pnpm spell billing test-card pm_card_visa && pnpm spell exec echo-paid@v1 --input '{"hi":1}'`,
+    );
+    const card = await spellCli(["billing", "test-card", "pm_card_visa"]);
+    expect(card).toMatchObject({ code: 0, stderr: "" });
+    expect(card.stdout).toContain("LOCAL TEST payment provider");
+
+    const paid = await spellCli(["exec", "echo-paid@v1", "--input", '{"hi":1}']);
+    expect(paid.code).toBe(0);
+    expect(JSON.parse(paid.stdout)).toEqual({ hi: 1 });
+    expect(paid.stderr).toMatch(/^echo-paid@v1 · builtin · \d+ ms · charged \$0\.50 \(/);
+
+    await spellCli(["billing", "test-card", "pm_card_authenticationRequired"]);
+    const pending = await spellCli(["exec", "echo-paid@v1", "--input", '{"hi":2}']);
+    expect(pending.code).toBe(4);
+    const next = /spell billing authenticate (pi_local_\w+) && spell billing confirm \1/.exec(pending.stderr);
+    expect(next, pending.stderr).not.toBeNull();
+    const paymentIntentId = next?.[1] ?? "";
+    expect((await spellCli(["billing", "authenticate", paymentIntentId])).code).toBe(0);
+    const confirmed = await spellCli(["billing", "confirm", paymentIntentId]);
+    expect(confirmed.code).toBe(0);
+    expect(JSON.parse(confirmed.stdout)).toEqual({ hi: 2 });
+    expect(confirmed.stderr).toContain("charged $0.50");
+  }, 60_000);
 });

@@ -1,0 +1,152 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fail, fakeApi, ok, runCli, tempDir } from "./testing/harness.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+});
+afterEach(() => cleanup());
+
+const env = { SPELL_TOKEN: "tok", SPELL_API_URL: "http://127.0.0.1:9999" };
+
+const paidResult = {
+  ok: true,
+  executionId: "exe_9",
+  spell: { slug: "echo-paid@v1", runtime: "builtin" },
+  output: { hi: 1 },
+  billing: { charged: true, amount: 50, currency: "usd", billingRecordId: "bil_1" },
+  durationMs: 3,
+};
+
+describe("spell billing", () => {
+  it("checkout prints the URL and sends return URLs on the API's own origin by default", async () => {
+    const api = fakeApi(() => ok({ ok: true, url: "https://checkout.stripe.com/c/pay/cs_test_1" }));
+    const res = await runCli(["billing", "checkout"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe("https://checkout.stripe.com/c/pay/cs_test_1\n");
+    expect(api.sent[0]?.path).toBe("billing.checkoutUrl");
+    expect(api.sent[0]?.body).toEqual({
+      successUrl: "http://127.0.0.1:9999/billing/return?status=success",
+      cancelUrl: "http://127.0.0.1:9999/billing/return?status=cancel",
+    });
+  });
+
+  it("checkout and portal pass the given URLs", async () => {
+    const api = fakeApi(() => ok({ ok: true, url: "https://billing.stripe.com/p/session/x" }));
+    await runCli(
+      ["billing", "checkout", "--success-url", "https://a.test/ok", "--cancel-url", "https://a.test/no"],
+      {
+        cwd: dir,
+        env,
+        fetch: api.fetch,
+      },
+    );
+    const portal = await runCli(["billing", "portal", "--return-url", "https://a.test/back"], {
+      cwd: dir,
+      env,
+      fetch: api.fetch,
+    });
+    expect(portal.stdout).toBe("https://billing.stripe.com/p/session/x\n");
+    expect(api.sent.map((s) => [s.path, s.body])).toEqual([
+      ["billing.checkoutUrl", { successUrl: "https://a.test/ok", cancelUrl: "https://a.test/no" }],
+      ["billing.portalUrl", { returnUrl: "https://a.test/back" }],
+    ]);
+  });
+
+  it("confirm prints the execution's output and what was charged", async () => {
+    const api = fakeApi(() => ok(paidResult));
+    const res = await runCli(["billing", "confirm", "pi_123"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual({ hi: 1 });
+    expect(res.stderr).toContain("charged $0.50 (bil_1)");
+    expect(api.sent[0]).toMatchObject({ path: "billing.confirmIntent", body: { paymentIntentId: "pi_123" } });
+  });
+
+  it("test-card saves a card with the LOCAL TEST provider over REST, saying so", async () => {
+    const api = fakeApi(() => ({ json: { ok: true, paymentMethod: "pm_card_visa" } }));
+    const res = await runCli(["billing", "test-card", "pm_card_visa"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("LOCAL TEST payment provider");
+    expect(api.sent[0]?.path).toBe("/api/billing/local/attach");
+    expect(api.sent[0]?.headers.get("authorization")).toBe("Bearer tok");
+    expect(api.sent[0]?.body).toEqual({ paymentMethod: "pm_card_visa" });
+  });
+
+  it("test-card refuses an unknown card without calling the API", async () => {
+    const api = fakeApi(() => ({ json: {} }));
+    const res = await runCli(["billing", "test-card", "4242424242424242"], {
+      cwd: dir,
+      env,
+      fetch: api.fetch,
+    });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^error USAGE: unknown test card/);
+    expect(api.sent).toHaveLength(0);
+  });
+
+  it("a REST error body becomes `error CODE` with the matching exit code", async () => {
+    const api = fakeApi(() => ({
+      status: 401,
+      json: {
+        ok: false,
+        error: { code: "UNAUTHORIZED", message: "No bearer token", details: { reason: "missing" } },
+      },
+    }));
+    const res = await runCli(["billing", "authenticate", "pi_local_1"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/^error UNAUTHORIZED: No bearer token/);
+  });
+
+  it("authenticate tells what to run next", async () => {
+    const api = fakeApi(() => ({ json: { ok: true, paymentIntentId: "pi_local_1" } }));
+    const res = await runCli(["billing", "authenticate", "pi_local_1"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("spell billing confirm pi_local_1");
+    expect(api.sent[0]).toMatchObject({
+      path: "/api/billing/local/authenticate",
+      body: { paymentIntentId: "pi_local_1" },
+    });
+  });
+});
+
+describe("spell exec on a priced spell", () => {
+  it("PAYMENT_REQUIRES_ACTION prints the payment intent and the next commands (local provider)", async () => {
+    const api = fakeApi(() =>
+      fail("PAYMENT_REQUIRES_ACTION", 402, "The payment needs the customer to authenticate", {
+        paymentIntentId: "pi_local_abc",
+        clientSecret: "pi_local_abc_secret_local",
+        hint: "POST /api/billing/local/authenticate, then POST /api/billing/confirm-intent",
+      }),
+    );
+    const res = await runCli(["exec", "echo-paid@v1"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(4);
+    expect(res.stderr).toContain("pi_local_abc");
+    expect(res.stderr).toContain(
+      "hint: payment pi_local_abc needs 3-D Secure (LOCAL TEST provider): spell billing authenticate pi_local_abc && spell billing confirm pi_local_abc",
+    );
+  });
+
+  it("PAYMENT_REQUIRES_ACTION from Stripe points at Stripe.js, then confirm", async () => {
+    const api = fakeApi(() =>
+      fail("PAYMENT_REQUIRES_ACTION", 402, "The payment needs the customer to authenticate", {
+        paymentIntentId: "pi_3Abc",
+        clientSecret: "pi_3Abc_secret_x",
+      }),
+    );
+    const res = await runCli(["exec", "paid@v1"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(4);
+    expect(res.stderr).toContain("then: spell billing confirm pi_3Abc");
+  });
+
+  it("PAYMENT_METHOD_REQUIRED prints the checkout hint", async () => {
+    const api = fakeApi(() =>
+      fail("PAYMENT_METHOD_REQUIRED", 402, "Save a payment method before running a priced spell", {
+        hint: "POST /api/billing/checkout-url",
+      }),
+    );
+    const res = await runCli(["exec", "paid@v1"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(4);
+    expect(res.stderr).toContain("hint: save a card first: `spell billing checkout`");
+  });
+});
