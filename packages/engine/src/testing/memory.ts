@@ -199,7 +199,7 @@ export function createMemoryPorts() {
     },
     async claimPendingPayment(executionId) {
       const execution = executions.get(executionId);
-      if (!execution || execution.status !== "pending_payment" || !execution.input) return null;
+      if (execution?.status !== "pending_payment" || !execution.input) return null;
       execution.status = "running";
       return { input: execution.input };
     },
