@@ -68,7 +68,13 @@ async function startApi(): Promise<string> {
 }
 
 beforeAll(async () => {
-  testDb = await createTestDatabase({ url: process.env.DATABASE_URL });
+  // The embedded PGlite is one session behind a socket: two processes on it would share
+  // transactions and prepared statements, proving nothing about two processes on Postgres.
+  const serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    throw new Error("billing.multiprocess.test.ts needs DATABASE_URL: a real PostgreSQL server (see README)");
+  }
+  testDb = await createTestDatabase({ url: serverUrl });
   stripe = await startFakeStripeServer();
   dataDir = await mkdtemp(join(tmpdir(), "spell-billing-mp-"));
   // One after the other: both would otherwise seed the same demo spells at the same moment.

@@ -34,7 +34,7 @@ describe("refused before any request to Stripe", () => {
 
   it("an unauthenticated caller: 401, zero Stripe requests", async () => {
     const before = s.fake.requests.length;
-    for (const headers of [{}, { authorization: "Bearer not-a-jwt" }]) {
+    for (const headers of [{}, { authorization: "Bearer not-a-jwt" }] as Record<string, string>[]) {
       const response = await s.h.call("POST", "/api/spell/execute", {
         body: { spell: s.countedSlug, input: {} },
         headers,
