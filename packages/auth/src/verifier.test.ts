@@ -395,3 +395,43 @@ describe("jwksUri issuer", () => {
     expect(error.details).toEqual({ reason: "jwks_unavailable" });
   });
 });
+
+describe("verified-token cache", () => {
+  it("answers a repeated token without verifying its signature again", async () => {
+    const cached = createTokenVerifier({ issuers, audience: "spell" });
+    const token = await sign(jwksKey.privateKey, "ES256", { iss: "https://idp.jwks" }, { kid: "jwks-1" });
+    const first = await cached.verify(`Bearer ${token}`);
+    // A verification builds a new caller; the very same object back means the signature was not redone.
+    expect(await cached.verify(`Bearer ${token}`)).toBe(first);
+    const uncached = createTokenVerifier({ issuers, audience: "spell", cacheSize: 0 });
+    const once = await uncached.verify(`Bearer ${token}`);
+    expect(await uncached.verify(`Bearer ${token}`)).not.toBe(once);
+  });
+
+  it("never admits an altered copy of a cached token", async () => {
+    const cached = createTokenVerifier({ issuers, audience: "spell" });
+    const token = await sign(rsa.privateKey, "RS256", { iss: "https://idp.rsa" });
+    await cached.verify(`Bearer ${token}`);
+    const [header, payload, signature] = token.split(".");
+    const forged = `${header}.${base64url.encode(JSON.stringify({ iss: "https://idp.rsa", sub: "admin", aud: "spell", exp: now() + 300 }))}.${signature}`;
+    expect(payload).not.toBe(forged.split(".")[1]);
+    expect((await failure(cached.verify(`Bearer ${forged}`))).details).toEqual({ reason: "bad_signature" });
+  });
+
+  it("stops answering a cached token once it expires", async () => {
+    const cached = createTokenVerifier({ issuers, audience: "spell", clockToleranceSec: 0 });
+    const token = await sign(rsa.privateKey, "RS256", { iss: "https://idp.rsa", exp: now() + 1 });
+    await expect(cached.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: "user-1" });
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await failure(cached.verify(`Bearer ${token}`))).details).toEqual({ reason: "expired" });
+  });
+
+  it("keeps at most cacheSize tokens and still verifies evicted ones", async () => {
+    const small = createTokenVerifier({ issuers, audience: "spell", cacheSize: 2 });
+    const tokens = await Promise.all(
+      ["a", "b", "c"].map((sub) => sign(secret(), "HS256", { iss: "https://idp.hs", sub })),
+    );
+    for (const token of tokens) await small.verify(`Bearer ${token}`);
+    await expect(small.verify(`Bearer ${tokens[0]}`)).resolves.toMatchObject({ userId: "a" });
+  });
+});
