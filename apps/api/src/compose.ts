@@ -276,7 +276,11 @@ export interface ComposeOptions {
 /** The one place where the engine is assembled from its adapters and the configuration. */
 export function composeEngine(options: ComposeOptions): Engine {
   const { env, ports } = options;
-  const verifier = createTokenVerifier({ issuers: options.issuers, audience: env.jwtAudience });
+  const verifier = createTokenVerifier({
+    issuers: options.issuers,
+    audience: env.jwtAudience,
+    cacheSize: env.tokenCacheSize,
+  });
   const runtimes: Runtime[] = [];
   const preparers: Partial<Record<"api" | "wasm", ArtifactPreparer>> = {};
   let signingSecretFor: ((spellId: string) => string) | undefined;

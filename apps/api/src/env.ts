@@ -69,6 +69,7 @@ const ZEnvSource = z.object({
   SPELL_DATA_DIR: optionalString,
   SPELL_TRUSTED_ISSUERS: ZTrustedIssuers,
   SPELL_JWT_AUDIENCE: optionalString.transform((value) => value ?? "spell"),
+  SPELL_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   SPELL_BODY_LIMIT: positiveInt(DEFAULT_BODY_LIMIT),
   SPELL_API_ALLOWED_HOSTS: commaList,
   SPELL_API_SECRETS: jsonOf("SPELL_API_SECRETS", z.record(z.string(), z.string())),
@@ -104,6 +105,8 @@ export interface Env {
   /** Outside production the dev issuer from `dataDir` is trusted too. */
   trustDevIssuer: boolean;
   jwtAudience: string;
+  /** Verified tokens remembered per process (0: verify the signature on every request). */
+  tokenCacheSize: number;
   bodyLimit: number;
   api: { allowedHosts: string[]; secrets: Record<string, string>; signingKey: string | undefined };
   /** Unset values fall back to the wasm runtime's defaults. */
@@ -177,6 +180,7 @@ export function parseEnv(source: EnvSource = process.env): Env {
     trustedIssuers: raw.SPELL_TRUSTED_ISSUERS,
     trustDevIssuer: !production,
     jwtAudience: raw.SPELL_JWT_AUDIENCE,
+    tokenCacheSize: raw.SPELL_TOKEN_CACHE_SIZE,
     bodyLimit: raw.SPELL_BODY_LIMIT,
     api: {
       allowedHosts: raw.SPELL_API_ALLOWED_HOSTS,
