@@ -16,6 +16,21 @@ import type {
   UserStore,
 } from "../ports.ts";
 
+/** A public, free builtin `echo` spell record; override any field. */
+export function spellRecord(overrides: Partial<SpellRecord> & { slug: string }): SpellRecord {
+  return {
+    id: randomUUID(),
+    runtime: "builtin",
+    config: {},
+    price: { amount: 0, currency: "usd" },
+    visibility: "public",
+    teamId: null,
+    createdBy: "owner",
+    artifact: { id: randomUUID(), builtin: "echo", apiEndpoint: null, wasmSha256: null, metadata: {} },
+    ...overrides,
+  };
+}
+
 /**
  * In-memory adapters of every port, for the engine's own tests and for packages that need a working
  * engine without Postgres. `calls` records the order in which ports were used.
@@ -29,35 +44,29 @@ export function createMemoryPorts() {
   const executions = new Map<string, StoredExecution & { input?: JsonObject }>();
   const keys = new Map<string, string>();
 
+  function userOnFirstSight(userId: string): UserRecord {
+    let user = users.get(userId);
+    if (!user) {
+      user = {
+        id: userId,
+        status: "active",
+        stripeCustomerId: null,
+        hasPaymentMethod: false,
+        createdAt: new Date(),
+      };
+      users.set(userId, user);
+    }
+    return user;
+  }
+
   const userStore: UserStore = {
     async ensureUser(userId) {
       calls.push("users.ensureUser");
-      let user = users.get(userId);
-      if (!user) {
-        user = {
-          id: userId,
-          status: "active",
-          stripeCustomerId: null,
-          hasPaymentMethod: false,
-          createdAt: new Date(),
-        };
-        users.set(userId, user);
-      }
-      return { ...user };
+      return { ...userOnFirstSight(userId) };
     },
     async ensureUserWithSpell(userId, slug) {
       calls.push("users.ensureUserWithSpell");
-      let user = users.get(userId);
-      if (!user) {
-        user = {
-          id: userId,
-          status: "active",
-          stripeCustomerId: null,
-          hasPaymentMethod: false,
-          createdAt: new Date(),
-        };
-        users.set(userId, user);
-      }
+      const user = userOnFirstSight(userId);
       // Like the SQL join: a banned caller's spell is never read.
       const spell = user.status === "active" ? spells.get(slug) : undefined;
       if (spell) calls.push("spells.read");
@@ -228,17 +237,7 @@ export function createMemoryPorts() {
     executionLog,
     /** Inserts or replaces a spell directly (tests don't need the publish path for setup). */
     putSpell(spell: Partial<SpellRecord> & { slug: string }): SpellRecord {
-      const record: SpellRecord = {
-        id: spell.id ?? randomUUID(),
-        runtime: "builtin",
-        config: {},
-        price: { amount: 0, currency: "usd" },
-        visibility: "public",
-        teamId: null,
-        createdBy: "owner",
-        artifact: { id: randomUUID(), builtin: "echo", apiEndpoint: null, wasmSha256: null, metadata: {} },
-        ...spell,
-      };
+      const record = spellRecord(spell);
       spells.set(record.slug, record);
       return record;
     },

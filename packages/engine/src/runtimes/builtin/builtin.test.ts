@@ -2,22 +2,16 @@ import { randomUUID } from "node:crypto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import type { SpellRecord } from "../../ports.ts";
+import { spellRecord } from "../../testing/index.ts";
 import { createBuiltinRuntime } from "./index.ts";
 
 const runtime = createBuiltinRuntime();
 
 function spellFor(builtin: string): SpellRecord {
-  return {
-    id: randomUUID(),
+  return spellRecord({
     slug: `${builtin}@v1`,
-    runtime: "builtin",
-    config: {},
-    price: { amount: 0, currency: "usd" },
-    visibility: "public",
-    teamId: null,
-    createdBy: "owner",
     artifact: { id: randomUUID(), builtin, apiEndpoint: null, wasmSha256: null, metadata: {} },
-  };
+  });
 }
 
 async function png(width: number, height: number): Promise<string> {
