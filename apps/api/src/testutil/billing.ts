@@ -97,7 +97,9 @@ export function concurrently<T>(count: number, fn: (index: number) => Promise<T>
  * The whole API over HTTP on a fresh database with the Stripe adapter, its SDK answered by the
  * fake Stripe through msw (every other non-loopback request is an error), and a counting upstream.
  */
-export async function startStripeHarness(): Promise<StripeHarness> {
+export async function startStripeHarness(
+  options: { wasm?: boolean; env?: EnvSource } = {},
+): Promise<StripeHarness> {
   const fake = createFakeStripe({ baseUrl: STRIPE_BASE });
   const msw = setupServer(...fake.handlers);
   msw.listen({
@@ -110,7 +112,10 @@ export async function startStripeHarness(): Promise<StripeHarness> {
   const upstream = await startCountingUpstream();
   let h: Harness;
   try {
-    h = await startHarness({ env: { ...STRIPE_ENV, SPELL_API_ALLOWED_HOSTS: upstream.host } });
+    h = await startHarness({
+      env: { ...STRIPE_ENV, SPELL_API_ALLOWED_HOSTS: upstream.host, ...options.env },
+      ...(options.wasm ? { wasm: true } : {}),
+    });
   } catch (error) {
     msw.close();
     await upstream.close();

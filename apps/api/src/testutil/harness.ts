@@ -85,8 +85,11 @@ export interface Harness {
   publish(input: PublishInput, admin?: Caller): Promise<JsonResponse>;
   /** Rows in `executions` for a user: what actually ran (or started to). */
   executionCount(userId: string): Promise<number>;
-  /** Another API instance on the same database, with its own engine and connections. */
-  startInstance(): Promise<Instance>;
+  /**
+   * Another API instance on the same database, with its own engine and connections; `env` goes on
+   * top of the harness's configuration (e.g. the same server with its allowlist removed).
+   */
+  startInstance(env?: EnvSource): Promise<Instance>;
   close(): Promise<void>;
 }
 
@@ -96,6 +99,7 @@ async function startInstance(
   database: Database,
   logger: Logger,
   envSource: EnvSource,
+  wasm: boolean,
 ): Promise<Instance & { http: Listening }> {
   const env = parseEnv({ NODE_ENV: "test", SPELL_BILLING: "none", ...envSource });
   const http = await listenFirst();
@@ -105,7 +109,7 @@ async function startInstance(
     ports: database,
     issuers: ISSUERS,
     billing: billing.billing,
-    wasm: false,
+    wasm,
     // SPELL_SIGNING_KEY in `env` turns the api runtime on (a counting upstream makes runs observable).
     ...(env.api.signingKey !== undefined ? { signingKey: env.api.signingKey } : {}),
   });
@@ -139,6 +143,8 @@ export interface HarnessOptions {
    * `composeBilling`: e.g. `{ SPELL_BILLING: "stripe", STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET }`.
    */
   env?: EnvSource;
+  /** Turns the wasm runtime on (off by default: its worker threads are not free on a small machine). */
+  wasm?: boolean;
 }
 
 /**
@@ -149,7 +155,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const testDb = await createTestDatabase({ url: process.env.DATABASE_URL });
   const logger = options.logger ?? quietLogger;
   const envSource = options.env ?? {};
-  const main = await startInstance(testDb.database, logger, envSource);
+  const wasm = options.wasm ?? false;
+  const main = await startInstance(testDb.database, logger, envSource, wasm);
   await seedDemoSpells(main.engine, testDb.database, [...BUILTIN_DEMOS, ...(main.billing.demoSpells ?? [])]);
   const extra: Array<() => Promise<void>> = [];
   let adminCaller: Caller | undefined;
@@ -191,9 +198,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return response;
     },
     executionCount: (userId) => testDb.database.prisma.execution.count({ where: { userId } }),
-    async startInstance() {
+    async startInstance(env = {}) {
       const database = createDatabase({ url: testDb.url, poolSize: 2 });
-      const instance = await startInstance(database, logger, envSource);
+      const instance = await startInstance(database, logger, { ...envSource, ...env }, wasm);
       const close = async () => {
         await instance.close();
         await database.close();
