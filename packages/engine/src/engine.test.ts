@@ -193,6 +193,24 @@ describe("idempotency", () => {
     expect(new Set(results.map((r) => r.executionId)).size).toBe(1);
   });
 
+  it("lets a retry with the same key charge again, under the same execution id, after the provider was unreachable", async () => {
+    const { engine, ports, billing, wasm } = setup();
+    ports.putSpell({ slug: "double@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    billing.failNextChargeWith(new AppError("SERVICE_UNAVAILABLE", "Stripe unreachable", {}));
+    const request = { spell: "double@v1", input: { n: 1 }, idempotencyKey: "k" };
+    const failed = await engine.executeSpell("Bearer alice", request).catch((e) => e);
+    expect(failed).toMatchObject({ code: "SERVICE_UNAVAILABLE", details: { retryable: true } });
+    const [stored] = [...ports.executions.values()];
+
+    const retried = await engine.executeSpell("Bearer alice", request);
+    expect(retried.executionId).toBe(stored?.id);
+    expect(billing.charges).toHaveLength(1);
+    expect(wasm.invocations).toHaveLength(1);
+    // A third call replays the success: nothing charged or run again.
+    await expect(engine.executeSpell("Bearer alice", request)).resolves.toEqual(retried);
+    expect(billing.charges).toHaveLength(1);
+  });
+
   it("replays a stored failure with the same code", async () => {
     const { engine, ports, billing } = setup();
     ports.putSpell({ slug: "double@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });

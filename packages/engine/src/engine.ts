@@ -44,6 +44,14 @@ function errorOf(error: AppError): ErrorBody["error"] {
   return { code: error.code, message: error.message, details: error.details };
 }
 
+/** A charge that failed because the provider could not be reached; nothing was taken or run. */
+function isRetryableFailure(execution: StoredExecution): boolean {
+  const outcome = execution.outcome;
+  return (
+    execution.status === "failed" && outcome?.kind === "failed" && outcome.error.details.retryable === true
+  );
+}
+
 function freeSummary(price: Price): BillingSummary {
   return { charged: false, amount: 0, currency: price.currency, billingRecordId: null };
 }
@@ -215,7 +223,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // 5. price
     const price = deps.billing.quote(spell, user);
     const idempotencyKey = request.idempotencyKey ?? null;
-    const execution: NewExecution = {
+    let execution: NewExecution = {
       id: randomUUID(),
       userId: user.id,
       spellId: spell.id,
@@ -229,7 +237,16 @@ export function createEngine(deps: EngineDeps): Engine {
     const loggedAtStart = idempotencyKey !== null || price.amount > 0;
     if (loggedAtStart) {
       const begun = await deps.executions.begin(execution);
-      if (begun.kind === "existing") return answerExisting(begun.execution, execution.requestHash);
+      if (begun.kind === "existing") {
+        const existing = begun.execution;
+        const retry =
+          existing.requestHash === execution.requestHash &&
+          isRetryableFailure(existing) &&
+          (await deps.executions.reopenRetryable(existing.id));
+        if (!retry) return answerExisting(existing, execution.requestHash);
+        // Same execution id, so the payment provider sees the same idempotency key: never a second charge.
+        execution = { ...execution, id: existing.id };
+      }
     }
     // 6. charge
     let charge: Charge | null = null;
@@ -238,6 +255,8 @@ export function createEngine(deps: EngineDeps): Engine {
         charge = await deps.billing.charge({ executionId: execution.id, user, spell, price });
       } catch (thrown) {
         const error = toAppError(thrown);
+        // The provider was unreachable: a retry with the same key may try again (see reopenRetryable).
+        if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
         await (error.code === "PAYMENT_REQUIRES_ACTION"
           ? deps.executions.markPendingPayment(execution.id, { input: request.input, error: errorOf(error) })
           : deps.executions.finish(execution.id, { kind: "failed", error: errorOf(error) }, clock.now()));

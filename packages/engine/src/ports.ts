@@ -164,6 +164,12 @@ export interface ExecutionLog {
    */
   claimPendingPayment(executionId: string): Promise<{ input: JsonObject } | null>;
   /**
+   * Moves a keyed execution whose charge failed for a passing reason (stored with
+   * `details.retryable`) back to `running`, so a retry with the same key charges again under the same
+   * execution id — and so the same payment-provider idempotency key. False when another retry won.
+   */
+  reopenRetryable(executionId: string): Promise<boolean>;
+  /**
    * A finished free execution without idempotency key, written once after the run. Adapters may
    * group concurrent calls into one statement; the promise resolves once the row is stored.
    */

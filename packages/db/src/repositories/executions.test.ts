@@ -92,6 +92,26 @@ describe("executions", () => {
     expect(row?.log).toBe("stderr tail");
   });
 
+  it("reopens a charge failure marked retryable exactly once, and nothing else", async () => {
+    const retryable: StoredOutcome = {
+      kind: "failed",
+      error: { code: "SERVICE_UNAVAILABLE", message: "unreachable", details: { retryable: true } },
+    };
+    const execution = newExecution({ userId: "runner", spellId: spell.id, idempotencyKey: "key-retry" });
+    await t.database.executions.begin(execution);
+    await t.database.executions.finish(execution.id, retryable, new Date());
+    const reopened = await Promise.all(
+      [1, 2, 3].map(() => t.database.executions.reopenRetryable(execution.id)),
+    );
+    expect(reopened.filter(Boolean)).toHaveLength(1);
+    expect(await t.database.executions.get(execution.id)).toMatchObject({ status: "running", outcome: null });
+
+    const final = newExecution({ userId: "runner", spellId: spell.id, idempotencyKey: "key-final" });
+    await t.database.executions.begin(final);
+    await t.database.executions.finish(final.id, failed, new Date());
+    expect(await t.database.executions.reopenRetryable(final.id)).toBe(false);
+  });
+
   it("begin with a reused key answers the stored execution", async () => {
     const original = newExecution({ userId: "runner", spellId: spell.id, idempotencyKey: "key-replay" });
     expect(await t.database.executions.begin(original)).toEqual({ kind: "started" });

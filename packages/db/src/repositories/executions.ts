@@ -181,6 +181,19 @@ export function createExecutionLog(sql: Sql): ExecutionLog {
       return input ? { input } : null;
     },
 
+    async reopenRetryable(executionId) {
+      if (!isUuid(executionId)) return false;
+      // The status guard makes this atomic: of concurrent retries exactly one reopens the row.
+      const rows = await run(
+        sql,
+        `UPDATE executions SET status = 'running', outcome = NULL, error_code = NULL, finished_at = NULL
+         WHERE id = $1 AND status = 'failed' AND outcome->'error'->'details'->'retryable' = 'true'::jsonb
+         RETURNING id`,
+        [executionId],
+      );
+      return rows.length > 0;
+    },
+
     record(execution, outcome, finishedAt, log) {
       return recordGrouped(insertValues(execution, outcome.kind, outcome, finishedAt, log ?? null));
     },

@@ -212,6 +212,15 @@ export function createMemoryPorts() {
       execution.status = "running";
       return { input: execution.input };
     },
+    async reopenRetryable(executionId) {
+      const execution = executions.get(executionId);
+      const outcome = execution?.outcome;
+      if (execution?.status !== "failed" || outcome?.kind !== "failed") return false;
+      if (outcome.error.details.retryable !== true) return false;
+      execution.status = "running";
+      execution.outcome = null;
+      return true;
+    },
     async record(execution, outcome) {
       calls.push("executions.record");
       executions.set(execution.id, {
