@@ -5,6 +5,7 @@ import type { PublishInput } from "@spell/contracts";
 import { SPELL_SIGNATURE_HEADER, verifySpellSignature } from "@spell/engine";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Caller, type Harness, type Instance, startHarness } from "./testutil/harness.ts";
+import { call } from "./testutil/http.ts";
 
 /**
  * The api runtime as a caller meets it: spells published over REST, run over REST against a real
@@ -95,11 +96,10 @@ beforeEach(() => {
 });
 
 const execute = (target: { url: string }, input: unknown) =>
-  fetch(`${target.url}/api/spell/execute`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${user.token}`, "content-type": "application/json" },
-    body: JSON.stringify({ spell: "upstream@v1", input }),
-  }).then(async (response) => ({ status: response.status, body: await response.json() }));
+  call(target.url, "POST", "/api/spell/execute", {
+    token: user.token,
+    body: { spell: "upstream@v1", input },
+  });
 
 describe("api spell against a loopback upstream", () => {
   it("publish answers a signing secret; execute answers the upstream's JSON", async () => {
@@ -177,13 +177,12 @@ describe("without the allowlist, loopback is refused", () => {
 
   it("publishing a loopback endpoint answers 422 forbidden_address", async () => {
     const admin = await h.admin();
-    const response = await fetch(`${bare.url}/api/admin/spells`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${admin.token}`, "content-type": "application/json" },
-      body: JSON.stringify(apiSpell("loopback@v1")),
+    const response = await call(bare.url, "POST", "/api/admin/spells", {
+      token: admin.token,
+      body: apiSpell("loopback@v1"),
     });
     expect(response.status).toBe(422);
-    expect(await response.json()).toMatchObject({
+    expect(response.body).toMatchObject({
       error: { code: "ARTIFACT_INVALID", details: { reason: "forbidden_address" } },
     });
   });
