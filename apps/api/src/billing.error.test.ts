@@ -97,6 +97,39 @@ describe("Stripe failing", () => {
   });
 });
 
+describe("retrying after Stripe was unreachable", () => {
+  it("a retry with the same Idempotency-Key charges once under the first execution id", async () => {
+    const jan = await s.h.user("jan");
+    await s.saveCard(jan);
+    const runsBefore = s.upstream.runs();
+    // The SDK's first try and both of its retries never reach Stripe.
+    s.fake.failNext("/v1/payment_intents", "network", 3);
+    const first = await s.execute(jan, s.countedSlug, {}, "retry-after-outage");
+    expect(first.status).toBe(503);
+    expect(first.body.error.details).toMatchObject({ retryable: true });
+    expect(s.upstream.runs()).toBe(runsBefore);
+
+    const retried = await s.execute(jan, s.countedSlug, {}, "retry-after-outage");
+    expect(retried.status).toBe(200);
+    expect(retried.body.billing).toMatchObject({ charged: true });
+    expect(s.upstream.runs()).toBe(runsBefore + 1);
+    const [execution] = await executions(jan.id);
+    expect(retried.body.executionId).toBe(execution?.id);
+    const creates = s.fake
+      .requestsTo("/v1/payment_intents", "POST")
+      .filter((request) => request.idempotencyKey === `pi-create:${execution?.id}`);
+    expect(creates.length).toBeGreaterThanOrEqual(1);
+    const intents = [...s.fake.state.paymentIntents.values()].filter(
+      (intent) => (intent.metadata as Record<string, string>).user_id === jan.id,
+    );
+    expect(intents).toHaveLength(1);
+
+    const replay = await s.execute(jan, s.countedSlug, {}, "retry-after-outage");
+    expect(replay.body).toEqual(retried.body);
+    expect(s.upstream.runs()).toBe(runsBefore + 1);
+  });
+});
+
 describe("the user never pays for a failed run", () => {
   it("a run failing after payment cancels the authorization and says so in details.billing", async () => {
     const jade = await s.h.user("jade");
