@@ -20,6 +20,11 @@ async function main(): Promise<void> {
     const token = await server.devIssuer.mintToken({ sub: "alice" });
     console.log("\nTry it (development issuer, trusted outside production only):");
     console.log(`  pnpm spell login --dev && pnpm spell exec echo@v1 --input '{"hello":"world"}'`);
+    console.log(`  pnpm spell exec wordcount@v1 --input '{"text":"the cat and the hat"}'   # a wasm spell`);
+    console.log(
+      "  pnpm spell exec resize@v1 --input '{\"width\":64}' --file image=./photo.png --out image=./small.png",
+    );
+    console.log("  pnpm spell ls");
     console.log(
       `  curl -s ${server.url}/api/spell/execute -H 'Authorization: Bearer ${token}' ` +
         `-H 'Content-Type: application/json' -d '{"spell":"echo@v1","input":{"hello":"world"}}'`,
