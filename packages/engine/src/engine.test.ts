@@ -1,6 +1,7 @@
 import { AppError } from "@spell/contracts";
 import { describe, expect, it } from "vitest";
 import { createEngine } from "./engine.ts";
+import { attachRuntimeLog } from "./runtime-log.ts";
 import { createMemoryEngineDeps, createRecordingRuntime } from "./testing/index.ts";
 
 function setup() {
@@ -125,6 +126,31 @@ describe("executeSpell pipeline", () => {
     expect(error.code).toBe("RUNTIME_ERROR");
     expect(error.details.billing).toMatchObject({ refunded: true, charged: false });
     expect(billing.settlements.map((s) => s.outcome)).toEqual(["failed"]);
+  });
+
+  it("logs a runtime's diagnostics with the execution, success or failure, without sending them", async () => {
+    const { deps, ports } = createMemoryEngineDeps();
+    const stderr = "x".repeat(5_000);
+    deps.runtimes = [
+      {
+        kind: "wasm",
+        async run({ input }) {
+          if (input.fail)
+            throw attachRuntimeLog(new AppError("RUNTIME_ERROR", "exit 1", { exitCode: 1 }), stderr);
+          return { output: { ok: true }, log: "note" };
+        },
+      },
+    ];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "logged@v1", runtime: "wasm" });
+    const ok = await engine.executeSpell("Bearer alice", { spell: "logged@v1", input: {} });
+    expect(ports.executions.get(ok.executionId)?.log).toBe("note");
+    const error = await engine
+      .executeSpell("Bearer alice", { spell: "logged@v1", input: { fail: true } })
+      .catch((e) => e);
+    expect(error.details).toEqual({ exitCode: 1 });
+    const failed = [...ports.executions.values()].find((execution) => execution.status === "failed");
+    expect(failed?.log).toBe(stderr);
   });
 
   it("turns an unexpected runtime exception into INTERNAL_ERROR without internals", async () => {

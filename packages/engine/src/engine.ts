@@ -23,6 +23,7 @@ import type {
   UserRecord,
 } from "./ports.ts";
 import { hashExecutionRequest } from "./request-hash.ts";
+import { runtimeLogOf } from "./runtime-log.ts";
 import { builtinInputJsonSchema, createBuiltinRuntime } from "./runtimes/builtin/index.ts";
 import { assertCanRun } from "./visibility.ts";
 
@@ -160,11 +161,7 @@ export function createEngine(deps: EngineDeps): Engine {
           billingRecordId: charge.billingRecordId,
         };
       }
-      const stderrTail = error.details.stderrTail;
-      await store(
-        { kind: "failed", error: errorOf(error) },
-        typeof stderrTail === "string" ? stderrTail : null,
-      );
+      await store({ kind: "failed", error: errorOf(error) }, runtimeLogOf(thrown));
       throw error;
     }
     // The run happened on an authorized payment. If the capture cannot be made now, the authorization

@@ -41,7 +41,7 @@ export function createMemoryPorts() {
   const spells = new Map<string, SpellRecord>();
   const wasm = new Map<string, Uint8Array>();
   const teams = new Set<string>();
-  const executions = new Map<string, StoredExecution & { input?: JsonObject }>();
+  const executions = new Map<string, StoredExecution & { input?: JsonObject; log?: string | null }>();
   const keys = new Map<string, string>();
 
   function userOnFirstSight(userId: string): UserRecord {
@@ -189,12 +189,13 @@ export function createMemoryPorts() {
       const execution = executions.get(executionId);
       return execution ? { ...execution } : null;
     },
-    async finish(executionId, outcome) {
+    async finish(executionId, outcome, _finishedAt, log) {
       calls.push("executions.finish");
       const execution = executions.get(executionId);
       if (execution) {
         execution.status = outcome.kind;
         execution.outcome = outcome;
+        execution.log = log ?? null;
       }
     },
     async markPendingPayment(executionId, pending) {
@@ -221,9 +222,10 @@ export function createMemoryPorts() {
       execution.outcome = null;
       return true;
     },
-    async record(execution, outcome) {
+    async record(execution, outcome, _finishedAt, log) {
       calls.push("executions.record");
       executions.set(execution.id, {
+        log: log ?? null,
         id: execution.id,
         userId: execution.userId,
         spellId: execution.spellId,

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { AppError } from "@spell/contracts";
 import type { Runtime, RuntimeInvocation, RuntimeResult } from "../../ports.ts";
+import { attachRuntimeLog } from "../../runtime-log.ts";
 import { checkAndPatch, sha256Hex, WASM_PAGE_BYTES } from "./binary.ts";
 import { WorkerPool, type WorkerResult } from "./pool.ts";
 import { type CompiledModule, wasmApi } from "./webassembly.ts";
@@ -113,7 +114,16 @@ function looksOutOfMemory(result: WorkerResult, capBytes: number, message = ""):
   return result.memoryBytes * 2 >= capBytes || OUT_OF_MEMORY_TEXT.test(`${result.stderr}\n${message}`);
 }
 
+/** Failures carry the guest's whole captured stderr for the execution log (details keep a tail). */
 function toRuntimeResult(result: WorkerResult, limits: WasmLimits): RuntimeResult {
+  try {
+    return interpret(result, limits);
+  } catch (error) {
+    throw attachRuntimeLog(error as object, result.stderr);
+  }
+}
+
+function interpret(result: WorkerResult, limits: WasmLimits): RuntimeResult {
   const stderrTail = tail(result.stderr);
   const memoryLimit = () =>
     new AppError("RUNTIME_MEMORY_LIMIT", "The module exceeded its memory limit", {
