@@ -4,7 +4,7 @@
  * p99 within 2x. Each server runs in its own child process (so autocannon does not share its event
  * loop), on the same database (DATABASE_URL's server, else an embedded one), loopback only.
  *
- *   pnpm --filter @spell/api bench            BENCH_DURATION=8 BENCH_CONNECTIONS=20
+ *   pnpm --filter @spell/api bench            BENCH_DURATION=4 BENCH_ROUNDS=3 BENCH_CONNECTIONS=20
  */
 import { fork } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -135,7 +135,8 @@ async function load(url: string, token: string, duration: number, connections: n
 
 async function main(): Promise<void> {
   const env = parseEnv();
-  const duration = Number(process.env.BENCH_DURATION ?? 6);
+  const duration = Number(process.env.BENCH_DURATION ?? 4);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
 
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -180,26 +181,48 @@ async function main(): Promise<void> {
     await seedEngine.close();
     await database.close();
 
-    const results: Record<string, Measured> = {};
-    for (const role of ["floor", "app", "app-nocache"] as const) {
+    // All three servers stay up; the rounds interleave them so that drift on a shared machine (other
+    // load, CPU steal) hits each the same way. Each figure is the median over the rounds.
+    const roles = ["floor", "app", "app-nocache"] as const;
+    const servers = new Map<string, { url: string; stop: () => void }>();
+    for (const role of roles) {
       const server = await startChild({ role, databaseUrl, jwk });
       cleanups.push(server.stop);
-      await load(server.url, token, Math.min(2, duration), connections); // warm-up: JIT, pools, prepared statements
-      results[role] = await load(server.url, token, duration, connections);
-      server.stop();
+      servers.set(role, server);
+      await load(server.url, token, 2, connections); // warm-up: JIT, pools, prepared statements
     }
+    const samples = new Map<string, Measured[]>(roles.map((role) => [role, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const role of roles) {
+        const server = servers.get(role);
+        if (server) samples.get(role)?.push(await load(server.url, token, duration, connections));
+      }
+    }
+    const median = (values: number[]) =>
+      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+    const summary = (role: string): Measured => {
+      const runs = samples.get(role) ?? [];
+      return {
+        rps: median(runs.map((m) => m.rps)),
+        p50: median(runs.map((m) => m.p50)),
+        p99: median(runs.map((m) => m.p99)),
+        errors: runs.reduce((sum, m) => sum + m.errors, 0),
+      };
+    };
 
-    const floor = results.floor as Measured;
+    const floor = summary("floor");
     const row = (name: string, m: Measured) =>
       `${name.padEnd(12)} ${m.rps.toFixed(0).padStart(8)} req/s   p50 ${String(m.p50).padStart(4)} ms   p99 ${String(m.p99).padStart(4)} ms   errors ${m.errors}`;
-    console.log(`\nPOST /api/spell/execute echo@v1, ${connections} connections, ${duration}s each`);
+    console.log(
+      `\nPOST /api/spell/execute echo@v1, ${connections} connections, ${rounds} interleaved rounds of ${duration}s (medians)`,
+    );
     console.log(row("floor", floor));
     let pass = true;
     for (const [role, label] of [
       ["app", "app"],
       ["app-nocache", "app, no token cache"],
     ] as const) {
-      const app = results[role] as Measured;
+      const app = summary(role);
       const throughput = app.rps / floor.rps;
       const tail = app.p99 / Math.max(floor.p99, 1);
       console.log(row(role, app));
