@@ -50,14 +50,26 @@ export function createDatabase(options: DatabaseOptions): Database {
   // An idle connection dropped by the server must not crash the process; the next query reconnects.
   pool.on("error", () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  const sql: Sql = { pool, prepared: options.preparedStatements ?? !isEmbeddedUrl(options.url) };
+  const embedded = isEmbeddedUrl(options.url);
+  const sql: Sql = { pool, prepared: options.preparedStatements ?? !embedded };
+  // Rows of free executions without a key are written with asynchronous commit on two connections of
+  // their own: the response no longer waits for a WAL flush. A Postgres crash may lose the last
+  // fraction of a second of such rows; nothing money or replays depend on is written this way. The
+  // embedded server runs every connection in one session, where the setting would leak: not there.
+  const logPool = embedded
+    ? undefined
+    : new pg.Pool({ connectionString: options.url, max: 2, connectionTimeoutMillis: 5_000 });
+  logPool?.on("error", () => {});
+  logPool?.on("connect", (client) => {
+    client.query("SET synchronous_commit TO off").catch(() => {});
+  });
   let closed: Promise<void> | undefined;
   return {
     prisma,
     users: createUserStore(sql),
     admin: createAdminStore(sql),
     spells: createSpellStore(sql),
-    executions: createExecutionLog(sql),
+    executions: createExecutionLog(sql, logPool ? { ...sql, pool: logPool } : sql),
     billing: createBillingStore(sql),
     async ping() {
       await query(pool, "SELECT 1", []);
@@ -65,7 +77,7 @@ export function createDatabase(options: DatabaseOptions): Database {
     close() {
       closed ??= (async () => {
         await prisma.$disconnect();
-        await pool.end();
+        await Promise.all([pool.end(), logPool?.end()]);
       })();
       return closed;
     },

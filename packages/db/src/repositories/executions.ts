@@ -73,10 +73,14 @@ function insertValues(
   ];
 }
 
-export function createExecutionLog(sql: Sql): ExecutionLog {
+/**
+ * `recordSql` serves only `record` (free executions without a key, written after the run): the app
+ * gives it connections with asynchronous commit. Everything replays or money depend on uses `sql`.
+ */
+export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog {
   const insertOne = async (values: unknown[]) => {
     await run(
-      sql,
+      recordSql,
       `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
       values,
       "executions_record",
@@ -87,7 +91,7 @@ export function createExecutionLog(sql: Sql): ExecutionLog {
     async (rows) => {
       if (rows.length === 1 && rows[0]) return insertOne(rows[0]);
       const columns = INSERT_COLUMN_COUNT_RANGE.map((index) => rows.map((row) => row[index]));
-      await run(sql, INSERT_MANY, columns, "executions_record_many");
+      await run(recordSql, INSERT_MANY, columns, "executions_record_many");
     },
     { writeOne: insertOne },
   );
