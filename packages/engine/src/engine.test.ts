@@ -153,6 +153,28 @@ describe("executeSpell pipeline", () => {
     expect(failed?.log).toBe(stderr);
   });
 
+  it("still answers the runtime's error, and logs it, when the money cannot be released right away", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [
+      createRecordingRuntime("wasm", () => {
+        throw new AppError("RUNTIME_TIMEOUT", "too slow", { timeoutMs: 5 });
+      }).runtime,
+    ];
+    deps.billing = {
+      ...billing.billing,
+      settle: async () => {
+        throw new AppError("SERVICE_UNAVAILABLE", "Stripe unreachable");
+      },
+    };
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "slow@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const error = await engine.executeSpell("Bearer alice", { spell: "slow@v1", input: {} }).catch((e) => e);
+    expect(error.code).toBe("RUNTIME_TIMEOUT");
+    expect(error.details.billing).toMatchObject({ charged: false, refunded: false, settlementPending: true });
+    const [execution] = [...ports.executions.values()];
+    expect(execution?.status).toBe("failed");
+  });
+
   it("turns an unexpected runtime exception into INTERNAL_ERROR without internals", async () => {
     const { deps, ports } = createMemoryEngineDeps();
     deps.runtimes = [

@@ -152,10 +152,15 @@ export function createEngine(deps: EngineDeps): Engine {
     } catch (thrown) {
       const error = toAppError(thrown);
       if (charge) {
-        const { refunded } = await deps.billing.settle(charge, "failed");
+        // If the provider cannot be reached to release the money now, the caller still learns why the
+        // run failed; an authorization that is never captured lapses by itself.
+        const settled = await deps.billing.settle(charge, "failed").then(
+          ({ refunded }) => ({ refunded, settlementPending: false }),
+          () => ({ refunded: false, settlementPending: true }),
+        );
         error.details.billing = {
           charged: false,
-          refunded,
+          ...settled,
           amount: charge.amount,
           currency: charge.currency,
           billingRecordId: charge.billingRecordId,
