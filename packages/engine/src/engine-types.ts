@@ -61,6 +61,11 @@ export interface EngineDeps {
   clock?: Clock;
   /** How long a duplicate request waits for the first one with the same idempotency key. */
   duplicateWaitMs?: number;
+  /**
+   * A `running` execution older than this was abandoned by a crashed process; a retry with its key
+   * takes it over. Must exceed the longest charge + run (default 10 minutes).
+   */
+  staleRunningMs?: number;
 }
 
 export type ExecuteRequest = z.output<typeof ZExecuteInput>;

@@ -1,6 +1,7 @@
 import { AppError } from "@spell/contracts";
 import { describe, expect, it } from "vitest";
 import { createEngine } from "./engine.ts";
+import { hashExecutionRequest } from "./request-hash.ts";
 import { attachRuntimeLog } from "./runtime-log.ts";
 import { createMemoryEngineDeps, createRecordingRuntime } from "./testing/index.ts";
 
@@ -256,6 +257,34 @@ describe("idempotency", () => {
     expect(wasm.invocations).toHaveLength(1);
     // A third call replays the success: nothing charged or run again.
     await expect(engine.executeSpell("Bearer alice", request)).resolves.toEqual(retried);
+    expect(billing.charges).toHaveLength(1);
+  });
+
+  it("lets a retry take over an execution abandoned by a crashed process, under the same id", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps({ staleRunningMs: 20 });
+    const wasm = createRecordingRuntime("wasm", (input) => input, ports.calls);
+    deps.runtimes = [wasm.runtime];
+    const engine = createEngine(deps);
+    const spell = ports.putSpell({ slug: "s@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const request = { spell: "s@v1", input: { a: 1 }, idempotencyKey: "crash" };
+    // A process began this execution and died before finishing it.
+    const abandoned = {
+      id: "00000000-0000-4000-8000-000000000001",
+      userId: "alice",
+      spellId: spell.id,
+      slug: spell.slug,
+      runtime: spell.runtime,
+      price: spell.price,
+      idempotencyKey: "crash",
+      requestHash: hashExecutionRequest(spell.slug, request.input),
+    };
+    await ports.userStore.ensureUser("alice");
+    await ports.executionLog.begin(abandoned);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+
+    const result = await engine.executeSpell("Bearer alice", request);
+    expect(result.executionId).toBe(abandoned.id);
+    expect(wasm.invocations).toHaveLength(1);
     expect(billing.charges).toHaveLength(1);
   });
 

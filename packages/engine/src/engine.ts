@@ -64,6 +64,7 @@ function sleep(ms: number): Promise<void> {
 export function createEngine(deps: EngineDeps): Engine {
   const clock = deps.clock ?? systemClock;
   const duplicateWaitMs = deps.duplicateWaitMs ?? 60_000;
+  const staleRunningMs = deps.staleRunningMs ?? 10 * 60_000;
   const builtins = createBuiltinRuntime();
   const runtimes = new Map<RuntimeKind, Runtime>([["builtin", builtins]]);
   for (const runtime of deps.runtimes) runtimes.set(runtime.kind, runtime);
@@ -243,8 +244,8 @@ export function createEngine(deps: EngineDeps): Engine {
         const existing = begun.execution;
         const retry =
           existing.requestHash === execution.requestHash &&
-          isRetryableFailure(existing) &&
-          (await deps.executions.reopenRetryable(existing.id));
+          (isRetryableFailure(existing) || existing.status === "running") &&
+          (await deps.executions.reopenForRetry(existing.id, staleRunningMs));
         if (!retry) return answerExisting(existing, execution.requestHash);
         // Same execution id, so the payment provider sees the same idempotency key: never a second charge.
         execution = { ...execution, id: existing.id };
@@ -257,7 +258,7 @@ export function createEngine(deps: EngineDeps): Engine {
         charge = await deps.billing.charge({ executionId: execution.id, user, spell, price });
       } catch (thrown) {
         const error = toAppError(thrown);
-        // The provider was unreachable: a retry with the same key may try again (see reopenRetryable).
+        // The provider was unreachable: a retry with the same key may try again (see reopenForRetry).
         if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
         await (error.code === "PAYMENT_REQUIRES_ACTION"
           ? deps.executions.markPendingPayment(execution.id, { input: request.input, error: errorOf(error) })

@@ -164,11 +164,13 @@ export interface ExecutionLog {
    */
   claimPendingPayment(executionId: string): Promise<{ input: JsonObject } | null>;
   /**
-   * Moves a keyed execution whose charge failed for a passing reason (stored with
-   * `details.retryable`) back to `running`, so a retry with the same key charges again under the same
-   * execution id — and so the same payment-provider idempotency key. False when another retry won.
+   * Lets a retry with the same key take the execution over, under the same execution id — and so the
+   * same payment-provider idempotency key, which makes a second charge impossible. Allowed for a
+   * charge that failed for a passing reason (stored with `details.retryable`) and for a `running`
+   * attempt older than `staleAfterMs` (its process died). Atomic: false when another retry won or the
+   * attempt is still alive.
    */
-  reopenRetryable(executionId: string): Promise<boolean>;
+  reopenForRetry(executionId: string, staleAfterMs: number): Promise<boolean>;
   /**
    * A finished free execution without idempotency key, written once after the run. Adapters may
    * group concurrent calls into one statement; the promise resolves once the row is stored.

@@ -101,7 +101,7 @@ describe("executions", () => {
     await t.database.executions.begin(execution);
     await t.database.executions.finish(execution.id, retryable, new Date());
     const reopened = await Promise.all(
-      [1, 2, 3].map(() => t.database.executions.reopenRetryable(execution.id)),
+      [1, 2, 3].map(() => t.database.executions.reopenForRetry(execution.id, 60_000)),
     );
     expect(reopened.filter(Boolean)).toHaveLength(1);
     expect(await t.database.executions.get(execution.id)).toMatchObject({ status: "running", outcome: null });
@@ -109,7 +109,24 @@ describe("executions", () => {
     const final = newExecution({ userId: "runner", spellId: spell.id, idempotencyKey: "key-final" });
     await t.database.executions.begin(final);
     await t.database.executions.finish(final.id, failed, new Date());
-    expect(await t.database.executions.reopenRetryable(final.id)).toBe(false);
+    expect(await t.database.executions.reopenForRetry(final.id, 60_000)).toBe(false);
+  });
+
+  it("lets a retry take over a running execution only once its attempt is stale", async () => {
+    const execution = newExecution({ userId: "runner", spellId: spell.id, idempotencyKey: "key-crashed" });
+    await t.database.executions.begin(execution);
+    expect(await t.database.executions.reopenForRetry(execution.id, 60_000)).toBe(false);
+    // The process that began it died ten minutes ago.
+    await t.database.prisma.execution.update({
+      where: { id: execution.id },
+      data: { attemptedAt: new Date(Date.now() - 10 * 60_000) },
+    });
+    const takeovers = await Promise.all(
+      [1, 2, 3].map(() => t.database.executions.reopenForRetry(execution.id, 60_000)),
+    );
+    expect(takeovers.filter(Boolean)).toHaveLength(1);
+    // The takeover is a fresh attempt: not stale again straight away.
+    expect(await t.database.executions.reopenForRetry(execution.id, 60_000)).toBe(false);
   });
 
   it("begin with a reused key answers the stored execution", async () => {

@@ -185,15 +185,19 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
       return input ? { input } : null;
     },
 
-    async reopenRetryable(executionId) {
+    async reopenForRetry(executionId, staleAfterMs) {
       if (!isUuid(executionId)) return false;
-      // The status guard makes this atomic: of concurrent retries exactly one reopens the row.
+      // The WHERE clause makes this atomic: of concurrent retries exactly one reopens the row.
       const rows = await run(
         sql,
-        `UPDATE executions SET status = 'running', outcome = NULL, error_code = NULL, finished_at = NULL
-         WHERE id = $1 AND status = 'failed' AND outcome->'error'->'details'->'retryable' = 'true'::jsonb
+        `UPDATE executions
+           SET status = 'running', outcome = NULL, error_code = NULL, finished_at = NULL, attempted_at = now()
+         WHERE id = $1
+           AND ((status = 'failed' AND outcome->'error'->'details'->'retryable' = 'true'::jsonb)
+             OR (status = 'running' AND attempted_at < now() - make_interval(secs => $2::double precision / 1000)))
          RETURNING id`,
-        [executionId],
+        [executionId, staleAfterMs],
+        "executions_reopen",
       );
       return rows.length > 0;
     },

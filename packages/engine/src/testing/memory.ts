@@ -43,6 +43,8 @@ export function createMemoryPorts() {
   const teams = new Set<string>();
   const executions = new Map<string, StoredExecution & { input?: JsonObject; log?: string | null }>();
   const keys = new Map<string, string>();
+  /** When each execution's current attempt started (begin or a takeover). */
+  const attempts = new Map<string, number>();
 
   function userOnFirstSight(userId: string): UserRecord {
     let user = users.get(userId);
@@ -174,6 +176,7 @@ export function createMemoryPorts() {
         if (existing) return { kind: "existing", execution: { ...existing } };
         keys.set(`${execution.userId}\n${execution.idempotencyKey}`, execution.id);
       }
+      attempts.set(execution.id, Date.now());
       executions.set(execution.id, {
         id: execution.id,
         userId: execution.userId,
@@ -213,13 +216,20 @@ export function createMemoryPorts() {
       execution.status = "running";
       return { input: execution.input };
     },
-    async reopenRetryable(executionId) {
+    async reopenForRetry(executionId, staleAfterMs) {
       const execution = executions.get(executionId);
-      const outcome = execution?.outcome;
-      if (execution?.status !== "failed" || outcome?.kind !== "failed") return false;
-      if (outcome.error.details.retryable !== true) return false;
+      if (!execution) return false;
+      const outcome = execution.outcome;
+      const retryable =
+        execution.status === "failed" &&
+        outcome?.kind === "failed" &&
+        outcome.error.details.retryable === true;
+      const stale =
+        execution.status === "running" && Date.now() - (attempts.get(executionId) ?? 0) > staleAfterMs;
+      if (!retryable && !stale) return false;
       execution.status = "running";
       execution.outcome = null;
+      attempts.set(executionId, Date.now());
       return true;
     },
     async record(execution, outcome, _finishedAt, log) {
