@@ -1,84 +1,17 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type E2E, startE2E } from "./testutil/e2e.ts";
 
 /**
  * The whole path as a person meets it: the real server (`apps/api/src/main.ts`) in a child process,
  * and the real `bin/spell.js` in another. Uses DATABASE_URL when set, else the embedded Postgres.
  */
 
-const CLI_DIR = fileURLToPath(new URL("../", import.meta.url));
-const API_MAIN = fileURLToPath(new URL("../../api/src/main.ts", import.meta.url));
-const BIN = join(CLI_DIR, "bin", "spell.js");
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-
-let tmp: string;
-let server: ChildProcess | undefined;
-let serverLog = "";
-let apiUrl: string;
-
-/** Starts the server on a free port and resolves with the URL from its "listening on" line. */
-async function startServer(dataDir: string): Promise<string> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", HOST: "127.0.0.1", SPELL_DATA_DIR: dataDir };
-  delete env.SPELL_TRUSTED_ISSUERS;
-  delete env.NODE_ENV;
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, API_MAIN], {
-    cwd: CLI_DIR,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server = child;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      serverLog += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(serverLog);
-      if (match?.[1]) resolve(match[1]);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) =>
-      reject(new Error(`server exited with ${code} before listening:\n${serverLog}`)),
-    );
-  });
-}
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function spellCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        cwd: join(tmp, "work"),
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: tmp,
-          XDG_CONFIG_HOME: join(tmp, "xdg"),
-          SPELL_API_URL: apiUrl,
-          SPELL_DATA_DIR: join(tmp, "data"),
-          ...env,
-        },
-        encoding: "utf8",
-        timeout: 30_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+let e2e: E2E;
+const spellCli = (args: string[], env?: Record<string, string>) => e2e.spell(args, env);
 
 /** A width×height RGBA PNG with a gradient, encoded by hand so the test needs no image library. */
 function png(width: number, height: number): Buffer {
@@ -110,19 +43,10 @@ function png(width: number, height: number): Buffer {
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "spell-e2e-"));
-  await mkdir(join(tmp, "work"));
-  apiUrl = await startServer(join(tmp, "data"));
+  e2e = await startE2E("spell-e2e-");
 }, 120_000);
 
-afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server?.once("exit", resolve));
-    server.kill("SIGTERM");
-    await exited;
-  }
-  await rm(tmp, { recursive: true, force: true });
-}, 30_000);
+afterAll(() => e2e?.close(), 30_000);
 
 describe("spell CLI against a real server", () => {
   const user = `e2e-${randomBytes(4).toString("hex")}`;
@@ -141,7 +65,7 @@ describe("spell CLI against a real server", () => {
 
   it("resizes a PNG file with --file and writes the result with --out", async () => {
     const photo = png(200, 100);
-    await writeFile(join(tmp, "work", "photo.png"), photo);
+    await writeFile(join(e2e.workDir, "photo.png"), photo);
 
     const res = await spellCli([
       "exec",
@@ -157,7 +81,7 @@ describe("spell CLI against a real server", () => {
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ format: "png", width: 50, height: 25 });
 
-    const small = await readFile(join(tmp, "work", "small.png"));
+    const small = await readFile(join(e2e.workDir, "small.png"));
     expect(small.subarray(0, 8)).toEqual(photo.subarray(0, 8));
     expect(small.readUInt32BE(16)).toBe(50); // IHDR width
     expect(small.readUInt32BE(20)).toBe(25); // IHDR height
@@ -188,7 +112,7 @@ describe("spell CLI against a real server", () => {
 
   it("saves a LOCAL TEST card and runs the priced demo echo-paid@v1, 3-D Secure included", async () => {
     // The start-up banner names the demo, so a person finds it.
-    expect(serverLog).toContain(
+    expect(e2e.serverLog()).toContain(
       `pnpm spell billing test-card pm_card_visa && pnpm spell exec echo-paid@v1 --input '{"hi":1}'`,
     );
     const card = await spellCli(["billing", "test-card", "pm_card_visa"]);

@@ -1,11 +1,7 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type E2E, startE2E } from "./testutil/e2e.ts";
 
 /**
  * The wasm quick start as a person meets it: the real server (`apps/api/src/main.ts`, wasm demos
@@ -13,89 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * embedded Postgres.
  */
 
-const CLI_DIR = fileURLToPath(new URL("../", import.meta.url));
-const API_MAIN = fileURLToPath(new URL("../../api/src/main.ts", import.meta.url));
-const BIN = join(CLI_DIR, "bin", "spell.js");
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 /** The committed C echo example (`packages/engine/wasm/examples/echo.c`). */
 const ECHO_WASM = fileURLToPath(new URL("../../../packages/engine/wasm/bin/echo-c.wasm", import.meta.url));
-
-let tmp: string;
-let server: ChildProcess | undefined;
-let serverLog = "";
-let apiUrl: string;
-
-/** Starts the server on a free port and resolves with the URL from its "listening on" line. */
-async function startServer(dataDir: string): Promise<string> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", HOST: "127.0.0.1", SPELL_DATA_DIR: dataDir };
-  delete env.SPELL_TRUSTED_ISSUERS;
-  delete env.NODE_ENV;
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, API_MAIN], {
-    cwd: CLI_DIR,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server = child;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      serverLog += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(serverLog);
-      if (match?.[1]) resolve(match[1]);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) =>
-      reject(new Error(`server exited with ${code} before listening:\n${serverLog}`)),
-    );
-  });
-}
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function spellCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        cwd: join(tmp, "work"),
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: tmp,
-          XDG_CONFIG_HOME: join(tmp, "xdg"),
-          SPELL_API_URL: apiUrl,
-          SPELL_DATA_DIR: join(tmp, "data"),
-          ...env,
-        },
-        encoding: "utf8",
-        timeout: 30_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+let e2e: E2E;
+const spellCli = (args: string[], env?: Record<string, string>) => e2e.spell(args, env);
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "spell-e2e-wasm-"));
-  await mkdir(join(tmp, "work"));
-  apiUrl = await startServer(join(tmp, "data"));
+  e2e = await startE2E("spell-e2e-wasm-");
 }, 120_000);
 
-afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server?.once("exit", resolve));
-    server.kill("SIGTERM");
-    await exited;
-  }
-  await rm(tmp, { recursive: true, force: true });
-}, 30_000);
+afterAll(() => e2e?.close(), 30_000);
 
 describe("spell CLI runs wasm spells on a real server", () => {
   const user = `e2e-wasm-${randomBytes(4).toString("hex")}`;

@@ -1,0 +1,96 @@
+import { execFile, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const CLI_DIR = fileURLToPath(new URL("../../", import.meta.url));
+const API_MAIN = fileURLToPath(new URL("../../../api/src/main.ts", import.meta.url));
+const BIN = join(CLI_DIR, "bin", "spell.js");
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The real server in a child process and the real `bin/spell.js`, as a person meets them. */
+export interface E2E {
+  /** The CLI's working directory (relative `--file`/`--out` paths resolve here). */
+  workDir: string;
+  apiUrl: string;
+  /** Everything the server printed so far. */
+  serverLog(): string;
+  spell(args: string[], env?: Record<string, string>): Promise<CliRun>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `apps/api/src/main.ts` on a free port with a temporary data dir (DATABASE_URL when set, else
+ * the embedded Postgres) and resolves once it prints its "listening on" line.
+ */
+export async function startE2E(prefix: string): Promise<E2E> {
+  const tmp = await mkdtemp(join(tmpdir(), prefix));
+  const workDir = join(tmp, "work");
+  const dataDir = join(tmp, "data");
+  await mkdir(workDir);
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", HOST: "127.0.0.1", SPELL_DATA_DIR: dataDir };
+  delete env.SPELL_TRUSTED_ISSUERS;
+  delete env.NODE_ENV;
+  const server = spawn(process.execPath, ["--import", TSX_LOADER, API_MAIN], {
+    cwd: CLI_DIR,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  const apiUrl = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(log);
+      if (match?.[1]) resolve(match[1]);
+    };
+    server.stdout.on("data", onData);
+    server.stderr.on("data", onData);
+    server.once("exit", (code) => reject(new Error(`server exited with ${code} before listening:\n${log}`)));
+  });
+
+  return {
+    workDir,
+    apiUrl,
+    serverLog: () => log,
+    spell: (args, extraEnv = {}) =>
+      new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [BIN, ...args],
+          {
+            cwd: workDir,
+            env: {
+              PATH: process.env.PATH ?? "",
+              HOME: tmp,
+              XDG_CONFIG_HOME: join(tmp, "xdg"),
+              SPELL_API_URL: apiUrl,
+              SPELL_DATA_DIR: dataDir,
+              ...extraEnv,
+            },
+            encoding: "utf8",
+            timeout: 30_000,
+          },
+          (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+            resolve({ code, stdout, stderr });
+          },
+        );
+      }),
+    async close() {
+      if (server.exitCode === null) {
+        const exited = new Promise((resolve) => server.once("exit", resolve));
+        server.kill("SIGTERM");
+        await exited;
+      }
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
