@@ -1,19 +1,10 @@
 import { AppError } from "@spell/contracts";
-import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryBillingStore } from "./store.ts";
 import { createStripeBilling } from "./stripe-billing.ts";
-import { spellRecord, userRecord } from "./test-fixtures.ts";
-import { createFakeStripe } from "./testing/index.ts";
+import { spellRecord, useFakeStripe, userRecord } from "./test-fixtures.ts";
 
-const fake = createFakeStripe();
-const server = setupServer(...fake.handlers);
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => {
-  server.resetHandlers();
-  fake.reset();
-});
-afterAll(() => server.close());
+const { fake } = useFakeStripe();
 
 const EXECUTION_ID = "0e5b7f4c-6a0d-4f7e-9d0b-5c1a2b3c4d5e";
 

@@ -1,19 +1,12 @@
 import { AppError } from "@spell/contracts";
-import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryBillingStore } from "./store.ts";
 import { createStripeBilling, idempotencyKey, parseStripeApiBase } from "./stripe-billing.ts";
-import { userRecord } from "./test-fixtures.ts";
+import { useFakeStripe, userRecord } from "./test-fixtures.ts";
+
 import { createFakeStripe } from "./testing/index.ts";
 
-const fake = createFakeStripe();
-const server = setupServer(...fake.handlers);
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => {
-  server.resetHandlers();
-  fake.reset();
-});
-afterAll(() => server.close());
+const { fake, server } = useFakeStripe();
 
 const billingOver = (store = createMemoryBillingStore()) =>
   createStripeBilling({

@@ -1,19 +1,12 @@
 import { AppError } from "@spell/contracts";
-import { setupServer } from "msw/node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryBillingStore } from "./store.ts";
 import { createStripeBilling } from "./stripe-billing.ts";
-import { spellRecord, userRecord } from "./test-fixtures.ts";
-import { createFakeStripe, createStripeEvent, signWebhookPayload } from "./testing/index.ts";
+import { spellRecord, useFakeStripe, userRecord } from "./test-fixtures.ts";
 
-const fake = createFakeStripe();
-const server = setupServer(...fake.handlers);
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => {
-  server.resetHandlers();
-  fake.reset();
-});
-afterAll(() => server.close());
+import { createStripeEvent, signWebhookPayload } from "./testing/index.ts";
+
+const { fake } = useFakeStripe();
 
 const SECRET = "whsec_test_secret";
 
