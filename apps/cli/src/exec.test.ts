@@ -66,37 +66,30 @@ describe("spell exec", () => {
       ok(result({ image: small.toString("base64"), format: "png", width: 64, height: 32, bytes: 3 })),
     );
 
-    const res = await runCli(
-      [
-        "exec",
-        "resize@v1",
-        "--input",
-        '{"width":64}',
-        "--file",
-        "image=photo.png",
-        "--out",
-        "image=out/small.png",
-      ],
-      { cwd: dir, fetch: api.fetch },
-    );
+    const resize = () =>
+      runCli(
+        [
+          "exec",
+          "resize@v1",
+          "--input",
+          '{"width":64}',
+          "--file",
+          "image=photo.png",
+          "--out",
+          "image=out/small.png",
+        ],
+        {
+          cwd: dir,
+          fetch: api.fetch,
+        },
+      );
+    const res = await resize();
     // The output directory does not exist: the CLI reports it rather than crashing.
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^error FILE_UNWRITABLE: cannot write .*out\/small\.png: ENOENT/);
 
     await mkdir(join(dir, "out"));
-    const again = await runCli(
-      [
-        "exec",
-        "resize@v1",
-        "--input",
-        '{"width":64}',
-        "--file",
-        "image=photo.png",
-        "--out",
-        "image=out/small.png",
-      ],
-      { cwd: dir, fetch: api.fetch },
-    );
+    const again = await resize();
     expect(again.code).toBe(0);
     expect(api.sent[1]?.body).toEqual({
       spell: "resize@v1",
