@@ -5,3 +5,4 @@ export * from "./procedures/billing.ts";
 export * from "./procedures/me.ts";
 export * from "./procedures/spell.ts";
 export * from "./slug.ts";
+export * from "./trpc-codes.ts";

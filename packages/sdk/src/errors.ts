@@ -1,4 +1,11 @@
-import { ERROR_CODES, ERROR_STATUS, type ErrorCode, type ErrorDetails } from "@spell/contracts";
+import {
+  ERROR_CODES,
+  ERROR_STATUS,
+  type ErrorCode,
+  type ErrorDetails,
+  SPELL_CODE_BY_TRPC_CODE,
+  type TrpcErrorCodeKey,
+} from "@spell/contracts";
 import { TRPCClientError } from "@trpc/client";
 
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
@@ -42,25 +49,11 @@ export function isSpellError(value: unknown): value is SpellError {
   return value instanceof SpellError;
 }
 
-/**
- * tRPC's own codes, for answers that did not go through the API's error formatter (a proxy, an older
- * server). The API normally puts our code in `error.data.code`, so this is only a fallback.
- */
-const TRPC_CODE_FALLBACK: Record<string, ErrorCode> = {
-  PARSE_ERROR: "MALFORMED_JSON",
-  BAD_REQUEST: "VALIDATION_ERROR",
-  UNAUTHORIZED: "UNAUTHORIZED",
-  FORBIDDEN: "FORBIDDEN",
-  NOT_FOUND: "NOT_FOUND",
-  METHOD_NOT_SUPPORTED: "METHOD_NOT_ALLOWED",
-  CONFLICT: "IDEMPOTENCY_CONFLICT",
-  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
-  UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
-  NOT_IMPLEMENTED: "BILLING_NOT_CONFIGURED",
-  BAD_GATEWAY: "RUNTIME_ERROR",
-  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
-  GATEWAY_TIMEOUT: "RUNTIME_TIMEOUT",
-};
+/** tRPC's own code, for answers that did not go through the API's error formatter (a proxy, an older server). */
+function trpcFallback(code: unknown): ErrorCode | undefined {
+  if (typeof code !== "string" || !Object.hasOwn(SPELL_CODE_BY_TRPC_CODE, code)) return undefined;
+  return SPELL_CODE_BY_TRPC_CODE[code as TrpcErrorCodeKey][0];
+}
 
 function responseStatus(meta: Record<string, unknown> | undefined): number | undefined {
   const response = meta?.response;
@@ -105,7 +98,7 @@ export function toSpellError(error: unknown, baseUrl?: string): SpellError {
     const httpStatus = typeof data.httpStatus === "number" ? data.httpStatus : undefined;
     const code = isErrorCode(data.code)
       ? data.code
-      : (TRPC_CODE_FALLBACK[String(data.code)] ?? codeForStatus(httpStatus ?? 500));
+      : (trpcFallback(data.code) ?? codeForStatus(httpStatus ?? 500));
     return new SpellError(code, error.message, {
       status: httpStatus ?? ERROR_STATUS[code],
       details,

@@ -1,7 +1,8 @@
+import { trpcErrorBody } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../errors.ts";
-import { logIfServerError, trpcErrorBody } from "../errors.ts";
+import { logIfServerError } from "../errors.ts";
 
 export function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
   res.status(error.status).set(headers).json(error.toBody());

@@ -4,7 +4,7 @@
  * p99 within 2x. Each server runs in its own child process (so autocannon does not share its event
  * loop), on the same database (DATABASE_URL's server, else an embedded one), loopback only.
  *
- *   pnpm --filter @spell/api bench            BENCH_DURATION=4 BENCH_ROUNDS=3 BENCH_CONNECTIONS=20
+ *   pnpm --filter @spell/server bench            BENCH_DURATION=4 BENCH_ROUNDS=3 BENCH_CONNECTIONS=20
  */
 import { fork } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -20,7 +20,7 @@ import express from "express";
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from "jose";
 import pg from "pg";
 import { createApp } from "../src/app.ts";
-import { composeEngine } from "../src/compose.ts";
+import { composeEngine } from "../src/compose-engine.ts";
 import { parseEnv } from "../src/env.ts";
 import { BUILTIN_DEMOS, seedDemoSpells } from "../src/server.ts";
 

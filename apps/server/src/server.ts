@@ -11,7 +11,8 @@ import { createDatabase, type Database, migrateDatabase, startEmbeddedPostgres }
 import { type Engine, WASM_DEMOS } from "@spell/engine";
 import type { Express } from "express";
 import { createApp } from "./app.ts";
-import { composeBilling, composeEngine } from "./compose.ts";
+import { composeBilling } from "./compose-billing.ts";
+import { composeEngine } from "./compose-engine.ts";
 import type { BillingMode, Env } from "./env.ts";
 import { consoleLogger, type Logger } from "./errors.ts";
 

@@ -1,15 +1,13 @@
+import { appErrorFromTRPC, appRouter, type Context, createOpenApiDocument } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import type { Engine } from "@spell/engine";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type Express, type Request } from "express";
 import { DEFAULT_BODY_LIMIT } from "./env.ts";
-import { appErrorFromTRPC, consoleLogger, type Logger, logIfServerError } from "./errors.ts";
+import { consoleLogger, type Logger, logIfServerError } from "./errors.ts";
 import type { BillingRouteContext } from "./http/billing.ts";
 import { errorHandler, notFoundHandler, requireJsonBody, sendError } from "./http/guards.ts";
-import { createOpenApiDocument } from "./http/openapi.ts";
 import { createRestHandlers } from "./http/rest.ts";
-import { appRouter } from "./routers/index.ts";
-import type { Context } from "./trpc.ts";
 
 export interface AppOptions {
   engine: Engine;

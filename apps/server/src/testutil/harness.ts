@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { AppRouter } from "@spell/api";
 import type { TrustedIssuerConfig } from "@spell/auth";
 import type { PublishInput } from "@spell/contracts";
 import { createDatabase, type Database } from "@spell/db";
@@ -7,10 +8,10 @@ import type { Engine } from "@spell/engine";
 import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
 import { SignJWT } from "jose";
 import { createApp } from "../app.ts";
-import { type BillingComposition, composeBilling, composeEngine } from "../compose.ts";
+import { type BillingComposition, composeBilling } from "../compose-billing.ts";
+import { composeEngine } from "../compose-engine.ts";
 import { type EnvSource, parseEnv } from "../env.ts";
 import type { Logger } from "../errors.ts";
-import type { AppRouter } from "../routers/index.ts";
 import { BUILTIN_DEMOS, seedDemoSpells } from "../server.ts";
 import { call, type JsonResponse, type Listening, listenFirst } from "./http.ts";
 

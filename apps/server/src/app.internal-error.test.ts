@@ -1,7 +1,7 @@
+import type { AppRouter } from "@spell/api";
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "./app.ts";
-import type { AppRouter } from "./routers/index.ts";
 import { createFakeEngine } from "./testutil/fake-engine.ts";
 import { call, type Listening, listen } from "./testutil/http.ts";
 

@@ -1,3 +1,4 @@
+import { appErrorFromTRPC, type Context } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import {
   type AnyRouter,
@@ -7,8 +8,7 @@ import {
 } from "@trpc/server";
 import express, { type Request, type RequestHandler } from "express";
 import type { OpenApiMeta } from "trpc-to-openapi";
-import { appErrorFromTRPC, type Logger, logIfServerError } from "../errors.ts";
-import type { Context } from "../trpc.ts";
+import { type Logger, logIfServerError } from "../errors.ts";
 import { notFound, requireJsonBody, sendError } from "./guards.ts";
 
 interface RestRoute {

@@ -1,6 +1,6 @@
+import type { AppRouter } from "@spell/api";
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AppRouter } from "./routers/index.ts";
 import { type Harness, startHarness } from "./testutil/harness.ts";
 
 let h: Harness;
