@@ -3,7 +3,7 @@ import {
   ERROR_STATUS,
   type ErrorCode,
   type ErrorDetails,
-  type RouteContract,
+  type ProcedureContract,
   ZIdempotencyKey,
 } from "@spell/contracts";
 import type { Engine } from "@spell/engine";
@@ -101,14 +101,10 @@ const COMMON_ERRORS: ErrorCode[] = [
 const BODY_ERRORS: ErrorCode[] = ["MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"];
 
 /**
- * The OpenAPI metadata of a procedure, straight from its contract route. The error responses list
- * every code the route can answer, grouped by status; the document points them all at ErrorBody.
+ * The OpenAPI metadata of a procedure, straight from its contract. The error responses list every
+ * code the route can answer, grouped by status; the document points them all at ErrorBody.
  */
-export function routeMeta(
-  route: RouteContract,
-  errors: ErrorCode[] = [],
-  extra: Pick<NonNullable<OpenApiMeta["openapi"]>, "requestHeaders"> = {},
-): OpenApiMeta {
+export function routeMeta({ route, errors, headers }: ProcedureContract): OpenApiMeta {
   const codes = new Set<ErrorCode>([...COMMON_ERRORS, ...errors]);
   if (route.method === "POST") for (const code of BODY_ERRORS) codes.add(code);
   if (route.access === "admin") codes.add("FORBIDDEN");
@@ -125,7 +121,7 @@ export function routeMeta(
       tags: [...route.tags],
       protect: true,
       errorResponses: byStatus,
-      ...extra,
+      ...(headers ? { requestHeaders: headers } : {}),
     },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ErrorCode } from "./errors.ts";
 
 export const RUNTIMES = ["builtin", "api", "wasm"] as const;
 export const ZRuntime = z.enum(RUNTIMES);
@@ -33,4 +34,26 @@ export interface RouteContract {
   summary: string;
   tags: string[];
   access: "user" | "admin";
+}
+
+/**
+ * One procedure, declared in one place: its route, input and output schemas, the error codes it can
+ * answer beyond the ones every route can, and the request headers it reads. The router implements
+ * it; the OpenAPI document, the REST table and the SDK's types are derived from it.
+ */
+export interface ProcedureContract<
+  Input extends z.ZodType = z.ZodType,
+  Output extends z.ZodType = z.ZodType,
+> {
+  route: RouteContract;
+  input: Input;
+  output: Output;
+  errors: readonly ErrorCode[];
+  headers?: z.ZodObject;
+}
+
+export function defineProcedure<Input extends z.ZodType, Output extends z.ZodType>(
+  contract: ProcedureContract<Input, Output>,
+): ProcedureContract<Input, Output> {
+  return contract;
 }

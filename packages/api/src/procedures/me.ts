@@ -1,9 +1,9 @@
-import { meRoute, ZMeInput, ZMeOutput } from "@spell/contracts";
+import { meContract } from "@spell/contracts";
 import { routeMeta, sessionProcedure } from "../trpc.ts";
 
 /** Open to banned callers too: it is how they learn their status. */
 export const meProcedure = sessionProcedure
-  .meta(routeMeta(meRoute))
-  .input(ZMeInput.optional())
-  .output(ZMeOutput)
+  .meta(routeMeta(meContract))
+  .input(meContract.input)
+  .output(meContract.output)
   .query(({ ctx }) => ctx.engine.me(ctx.session));

@@ -1,15 +1,7 @@
 import { z } from "zod";
-import { type RouteContract, ZCurrency, ZRuntime } from "../common.ts";
+import { defineProcedure, ZCurrency, ZRuntime } from "../common.ts";
 import { ZErrorCode } from "../errors.ts";
 import { ZSlug } from "../slug.ts";
-
-export const meRoute = {
-  method: "GET",
-  path: "/me",
-  summary: "The caller: status, payment method, recent usage",
-  tags: ["user"],
-  access: "user",
-} as const satisfies RouteContract;
 
 export const ZMeInput = z.object({});
 
@@ -43,3 +35,18 @@ export const ZMeOutput = z.object({
   }),
 });
 export type MeOutput = z.infer<typeof ZMeOutput>;
+
+/** Open to banned callers too: it is how they learn their status. */
+export const meContract = defineProcedure({
+  route: {
+    method: "GET",
+    path: "/me",
+    summary: "The caller: status, payment method, recent usage",
+    tags: ["user"],
+    access: "user",
+  },
+  input: ZMeInput.optional(),
+  output: ZMeOutput,
+  errors: [],
+});
+export const meRoute = meContract.route;

@@ -1,8 +1,8 @@
-import { banRoute, ZBanInput, ZBanOutput } from "@spell/contracts";
+import { banContract } from "@spell/contracts";
 import { adminProcedure, routeMeta } from "../../trpc.ts";
 
 export const banProcedure = adminProcedure
-  .meta(routeMeta(banRoute, ["USER_BANNED"]))
-  .input(ZBanInput)
-  .output(ZBanOutput)
+  .meta(routeMeta(banContract))
+  .input(banContract.input)
+  .output(banContract.output)
   .mutation(({ ctx, input }) => ctx.engine.ban(ctx.session, input));

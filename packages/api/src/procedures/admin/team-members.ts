@@ -1,8 +1,8 @@
-import { teamMembersRoute, ZTeamMembersInput, ZTeamMembersOutput } from "@spell/contracts";
+import { teamMembersContract } from "@spell/contracts";
 import { adminProcedure, routeMeta } from "../../trpc.ts";
 
 export const teamMembersProcedure = adminProcedure
-  .meta(routeMeta(teamMembersRoute, ["USER_BANNED"]))
-  .input(ZTeamMembersInput)
-  .output(ZTeamMembersOutput)
+  .meta(routeMeta(teamMembersContract))
+  .input(teamMembersContract.input)
+  .output(teamMembersContract.output)
   .mutation(({ ctx, input }) => ctx.engine.setTeamMembership(ctx.session, input));

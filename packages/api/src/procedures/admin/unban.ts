@@ -1,8 +1,8 @@
-import { unbanRoute, ZBanOutput, ZUnbanInput } from "@spell/contracts";
+import { unbanContract } from "@spell/contracts";
 import { adminProcedure, routeMeta } from "../../trpc.ts";
 
 export const unbanProcedure = adminProcedure
-  .meta(routeMeta(unbanRoute, ["USER_BANNED"]))
-  .input(ZUnbanInput)
-  .output(ZBanOutput)
+  .meta(routeMeta(unbanContract))
+  .input(unbanContract.input)
+  .output(unbanContract.output)
   .mutation(({ ctx, input }) => ctx.engine.unban(ctx.session, input));

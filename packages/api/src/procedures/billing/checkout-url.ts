@@ -1,8 +1,8 @@
-import { checkoutUrlRoute, ZCheckoutUrlInput, ZUrlOutput } from "@spell/contracts";
+import { checkoutUrlContract } from "@spell/contracts";
 import { routeMeta, userProcedure } from "../../trpc.ts";
 
 export const checkoutUrlProcedure = userProcedure
-  .meta(routeMeta(checkoutUrlRoute, ["USER_BANNED", "BILLING_NOT_CONFIGURED"]))
-  .input(ZCheckoutUrlInput)
-  .output(ZUrlOutput)
+  .meta(routeMeta(checkoutUrlContract))
+  .input(checkoutUrlContract.input)
+  .output(checkoutUrlContract.output)
   .mutation(({ ctx, input }) => ctx.engine.checkoutUrl(ctx.session, input));

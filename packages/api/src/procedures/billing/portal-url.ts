@@ -1,8 +1,8 @@
-import { portalUrlRoute, ZPortalUrlInput, ZUrlOutput } from "@spell/contracts";
+import { portalUrlContract } from "@spell/contracts";
 import { routeMeta, userProcedure } from "../../trpc.ts";
 
 export const portalUrlProcedure = userProcedure
-  .meta(routeMeta(portalUrlRoute, ["USER_BANNED", "BILLING_NOT_CONFIGURED"]))
-  .input(ZPortalUrlInput)
-  .output(ZUrlOutput)
+  .meta(routeMeta(portalUrlContract))
+  .input(portalUrlContract.input)
+  .output(portalUrlContract.output)
   .mutation(({ ctx, input }) => ctx.engine.portalUrl(ctx.session, input));

@@ -1,8 +1,8 @@
-import { estimateRoute, ZEstimateInput, ZEstimateOutput } from "@spell/contracts";
+import { estimateContract } from "@spell/contracts";
 import { routeMeta, userProcedure } from "../../trpc.ts";
 
 export const estimateProcedure = userProcedure
-  .meta(routeMeta(estimateRoute, ["USER_BANNED", "VISIBILITY_DENIED", "SPELL_NOT_FOUND"]))
-  .input(ZEstimateInput)
-  .output(ZEstimateOutput)
+  .meta(routeMeta(estimateContract))
+  .input(estimateContract.input)
+  .output(estimateContract.output)
   .mutation(({ ctx, input }) => ctx.engine.estimate(ctx.session, input));

@@ -1,9 +1,8 @@
-import { listSpellsRoute, ZListSpellsInput, ZListSpellsOutput } from "@spell/contracts";
+import { listSpellsContract } from "@spell/contracts";
 import { routeMeta, userProcedure } from "../../trpc.ts";
 
 export const listSpellsProcedure = userProcedure
-  .meta(routeMeta(listSpellsRoute, ["USER_BANNED"]))
-  // Optional so tRPC clients may call it with no argument at all.
-  .input(ZListSpellsInput.optional())
-  .output(ZListSpellsOutput)
+  .meta(routeMeta(listSpellsContract))
+  .input(listSpellsContract.input)
+  .output(listSpellsContract.output)
   .query(({ ctx }) => ctx.engine.listSpells(ctx.session));

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import {
-  type RouteContract,
+  defineProcedure,
   ZCurrency,
   ZJsonObject,
   ZPrice,
@@ -8,21 +8,9 @@ import {
   ZTeamId,
   ZUserId,
   ZVisibility,
-} from "../common.ts";
-import { ZSlug } from "../slug.ts";
-
-const admin = (method: "POST", path: `/${string}`, summary: string) =>
-  ({ method, path, summary, tags: ["admin"], access: "admin" }) as const satisfies RouteContract;
-
-export const banRoute = admin("POST", "/admin/ban", "Ban a user: nothing of theirs is charged or run");
-export const ZBanInput = z.object({ userId: ZUserId, reason: z.string().min(1).max(1000) });
-export const unbanRoute = admin("POST", "/admin/unban", "Lift a ban");
-export const ZUnbanInput = z.object({ userId: ZUserId });
-export const ZBanOutput = z.object({
-  ok: z.literal(true),
-  userId: z.string(),
-  status: z.enum(["active", "banned"]),
-});
+} from "../../common.ts";
+import { ZSlug } from "../../slug.ts";
+import { adminRoute } from "./route.ts";
 
 export const ZArtifactInput = z.union([
   z.object({ builtin: z.string().min(1).max(100) }).strict(),
@@ -34,11 +22,6 @@ export const ZArtifactInput = z.union([
 ]);
 export type ArtifactInput = z.infer<typeof ZArtifactInput>;
 
-export const publishRoute = admin(
-  "POST",
-  "/admin/spells",
-  "Publish a spell: create it or replace its artifact; the next request runs the new one",
-);
 export const ZPublishInput = z.object({
   slug: ZSlug,
   runtime: ZRuntime,
@@ -72,15 +55,13 @@ export const ZPublishOutput = z.object({
 });
 export type PublishOutput = z.infer<typeof ZPublishOutput>;
 
-export const teamMembersRoute = admin("POST", "/admin/teams/members", "Add or remove a team member");
-export const ZTeamMembersInput = z.object({
-  teamId: ZTeamId,
-  userId: ZUserId,
-  action: z.enum(["add", "remove"]),
+export const publishContract = defineProcedure({
+  route: adminRoute(
+    "/admin/spells",
+    "Publish a spell: create it or replace its artifact; the next request runs the new one",
+  ),
+  input: ZPublishInput,
+  output: ZPublishOutput,
+  errors: ["USER_BANNED", "ARTIFACT_INVALID", "PRICE_BELOW_MINIMUM"],
 });
-export const ZTeamMembersOutput = z.object({
-  ok: z.literal(true),
-  teamId: z.string(),
-  userId: z.string(),
-  member: z.boolean(),
-});
+export const publishRoute = publishContract.route;

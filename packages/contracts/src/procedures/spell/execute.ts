@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { defineProcedure, ZCurrency, ZJsonObject, ZRuntime } from "../../common.ts";
+import { ZSlug } from "../../slug.ts";
+
+export const ZIdempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+
+export const ZExecuteInput = z.object({
+  spell: ZSlug,
+  input: ZJsonObject.default({}).meta({ description: "The spell's input, a JSON object" }),
+  idempotencyKey: ZIdempotencyKey.optional().meta({
+    description: "Same as the Idempotency-Key header: a repeat returns the first result and runs nothing",
+  }),
+});
+export type ExecuteInput = z.input<typeof ZExecuteInput>;
+
+export const ZBillingSummary = z.object({
+  charged: z.boolean(),
+  amount: z.number().int().min(0),
+  currency: ZCurrency,
+  billingRecordId: z.string().nullable(),
+});
+
+export const ZExecuteOutput = z
+  .object({
+    ok: z.literal(true),
+    executionId: z.string(),
+    spell: z.object({ slug: ZSlug, runtime: ZRuntime }),
+    output: z.unknown().meta({ description: "The artifact's JSON output" }),
+    billing: ZBillingSummary,
+    durationMs: z.number().int().min(0),
+  })
+  .meta({ id: "ExecuteResult" });
+export type ExecuteOutput = z.infer<typeof ZExecuteOutput>;
+
+/** What a run can fail with once it started, shared with confirm-intent (which finishes a run). */
+export const RUN_ERRORS = [
+  "RUNTIME_ERROR",
+  "RUNTIME_MEMORY_LIMIT",
+  "RUNTIME_OUTPUT_LIMIT",
+  "RUNTIME_TIMEOUT",
+] as const;
+
+export const executeContract = defineProcedure({
+  route: {
+    method: "POST",
+    path: "/spell/execute",
+    summary: "Run a spell: verify, charge if priced, run its artifact, return JSON",
+    tags: ["spell"],
+    access: "user",
+  },
+  input: ZExecuteInput,
+  output: ZExecuteOutput,
+  errors: [
+    "USER_BANNED",
+    "VISIBILITY_DENIED",
+    "SPELL_NOT_FOUND",
+    "IDEMPOTENCY_CONFLICT",
+    "PAYMENT_METHOD_REQUIRED",
+    "BILLING_FAILED",
+    "PAYMENT_REQUIRES_ACTION",
+    "BILLING_NOT_CONFIGURED",
+    ...RUN_ERRORS,
+  ],
+  headers: z.object({
+    "idempotency-key": ZIdempotencyKey.optional().meta({
+      description:
+        "A repeat with the same key returns the first result and runs nothing; a body idempotencyKey wins",
+    }),
+  }),
+});
+export const executeRoute = executeContract.route;
