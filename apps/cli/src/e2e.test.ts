@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type E2E, startE2E } from "./testutil/e2e.ts";
 
 /**
- * The whole path as a person meets it: the real server (`apps/api/src/main.ts`) in a child process,
+ * The whole path as a person meets it: the real server (`apps/server/src/main.ts`) in a child process,
  * and the real `bin/spell.js` in another. Uses DATABASE_URL when set, else the embedded Postgres.
  */
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type E2E, startE2E } from "./testutil/e2e.ts";
 
 /**
- * The wasm quick start as a person meets it: the real server (`apps/api/src/main.ts`, wasm demos
+ * The wasm quick start as a person meets it: the real server (`apps/server/src/main.ts`, wasm demos
  * seeded) in a child process and the real `bin/spell.js`. Uses DATABASE_URL when set, else the
  * embedded Postgres.
  */

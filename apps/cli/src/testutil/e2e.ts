@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const CLI_DIR = fileURLToPath(new URL("../../", import.meta.url));
-const API_MAIN = fileURLToPath(new URL("../../../api/src/main.ts", import.meta.url));
+const API_MAIN = fileURLToPath(new URL("../../../server/src/main.ts", import.meta.url));
 const BIN = join(CLI_DIR, "bin", "spell.js");
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
@@ -28,7 +28,7 @@ export interface E2E {
 }
 
 /**
- * Starts `apps/api/src/main.ts` on a free port with a temporary data dir (DATABASE_URL when set, else
+ * Starts `apps/server/src/main.ts` on a free port with a temporary data dir (DATABASE_URL when set, else
  * the embedded Postgres) and resolves once it prints its "listening on" line.
  */
 export async function startE2E(prefix: string): Promise<E2E> {
