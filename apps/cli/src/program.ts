@@ -8,6 +8,7 @@ import { mintDevToken, peekClaims } from "./dev.ts";
 import { attachFiles, extractOutputs, type FieldPath, parseFieldPath, parseInput } from "./files.ts";
 import { describeError, formatPrice, pretty, table } from "./format.ts";
 import { resolveUserPath } from "./paths.ts";
+import { CLI_VERSION } from "./version.ts";
 
 const collect = (flag: string) => (value: string, previous: FieldPath[]) => [
   ...previous,
@@ -48,6 +49,7 @@ export function buildProgram(ctx: CliContext): Command {
 
   const program = new Command("spell")
     .description("Run Spell spells from the command line")
+    .version(CLI_VERSION, "-V, --version", "print the CLI's version")
     .option(
       "--api-url <url>",
       "the Spell API (default: $SPELL_API_URL, the saved one, or http://127.0.0.1:8787)",

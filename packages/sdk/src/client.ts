@@ -1,4 +1,3 @@
-import type { AppRouter } from "@spell/api";
 import type {
   ZBanOutput,
   ZCheckoutUrlInput,
@@ -15,7 +14,7 @@ import type {
   ZTeamMembersOutput,
   ZUrlOutput,
 } from "@spell/contracts";
-import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
+import { createTRPCUntypedClient, httpLink } from "@trpc/client";
 import { SpellError, toSpellError } from "./errors.ts";
 
 // zod 4's own definitions of z.input / z.output, so the SDK needs zod's types but not zod itself.
@@ -37,6 +36,25 @@ export type CheckoutUrlInput = In<typeof ZCheckoutUrlInput>;
 export type PortalUrlInput = In<typeof ZPortalUrlInput>;
 export type ConfirmIntentInput = In<typeof ZConfirmIntentInput>;
 export type UrlResult = Out<typeof ZUrlOutput>;
+
+/**
+ * Every procedure the SDK calls, by its tRPC path, with the contracts' input and output types. The
+ * SDK's published types stop here (no router types, no server packages); `router-agreement.test.ts`
+ * holds this table to the router's own types at typecheck time.
+ */
+export interface SpellProcedures {
+  "spell.execute": { type: "mutation"; input: ExecuteInput; output: ExecuteResult };
+  "spell.estimate": { type: "mutation"; input: { spell: string }; output: EstimateResult };
+  "spell.list": { type: "query"; input: Record<string, never>; output: ListSpellsResult };
+  me: { type: "query"; input: Record<string, never>; output: MeResult };
+  "admin.ban": { type: "mutation"; input: { userId: string; reason: string }; output: BanResult };
+  "admin.unban": { type: "mutation"; input: { userId: string }; output: BanResult };
+  "admin.publish": { type: "mutation"; input: PublishSpellInput; output: PublishResult };
+  "admin.teamMembers": { type: "mutation"; input: TeamMembersInput; output: TeamMembersResult };
+  "billing.checkoutUrl": { type: "mutation"; input: CheckoutUrlInput; output: UrlResult };
+  "billing.portalUrl": { type: "mutation"; input: PortalUrlInput; output: UrlResult };
+  "billing.confirmIntent": { type: "mutation"; input: ConfirmIntentInput; output: ExecuteResult };
+}
 
 /** The `fetch` the client calls; defaults to the global one. */
 export type SpellFetch = (url: string, init?: RequestInit) => Promise<Response>;
@@ -73,8 +91,6 @@ export interface SpellClient {
     portalUrl(input: PortalUrlInput): Promise<UrlResult>;
     confirmIntent(paymentIntentId: string): Promise<ExecuteResult>;
   };
-  /** The raw typed tRPC proxy; its errors are `TRPCClientError`s, not `SpellError`s. */
-  trpc: TRPCClient<AppRouter>;
 }
 
 function trimSlash(url: string): string {
@@ -109,42 +125,55 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
   const fetch = refuseNonJson(options.fetch ?? globalThis.fetch);
   // httpLink rather than the batch link: one call, one HTTP status, which keeps errors 1:1.
   const links = [httpLink({ url, headers, fetch })];
-  const trpc = createTRPCClient<AppRouter>({ links });
+  const trpc = createTRPCUntypedClient({ links });
 
-  // The router's types check every path and input; the declared results come from the contracts.
-  async function call<T>(promise: Promise<T>): Promise<T> {
+  async function call<P extends keyof SpellProcedures>(
+    path: P,
+    input: SpellProcedures[P]["input"],
+  ): Promise<SpellProcedures[P]["output"]> {
+    const { type } = PROCEDURE_TYPES[path];
     try {
-      return await promise;
+      const result = type === "query" ? trpc.query(path, input) : trpc.mutation(path, input);
+      return (await result) as SpellProcedures[P]["output"];
     } catch (error) {
       throw toSpellError(error, baseUrl);
     }
   }
 
-  // tRPC types an `unknown` field as optional; the contract says `output` is always present.
-  const withOutput = <R extends { output?: unknown }>(result: R) => ({ ...result, output: result.output });
-
   return {
     execute: (spell, input = {}, { idempotencyKey } = {}) =>
       call(
-        trpc.spell.execute.mutate(
-          idempotencyKey === undefined ? { spell, input } : { spell, input, idempotencyKey },
-        ),
-      ).then(withOutput),
-    estimate: (spell) => call(trpc.spell.estimate.mutate({ spell })),
-    listSpells: () => call(trpc.spell.list.query({})),
-    me: () => call(trpc.me.query({})),
+        "spell.execute",
+        idempotencyKey === undefined ? { spell, input } : { spell, input, idempotencyKey },
+      ),
+    estimate: (spell) => call("spell.estimate", { spell }),
+    listSpells: () => call("spell.list", {}),
+    me: () => call("me", {}),
     admin: {
-      ban: (userId, reason) => call(trpc.admin.ban.mutate({ userId, reason })),
-      unban: (userId) => call(trpc.admin.unban.mutate({ userId })),
-      publish: (input) => call(trpc.admin.publish.mutate(input)),
-      teamMembers: (input) => call(trpc.admin.teamMembers.mutate(input)),
+      ban: (userId, reason) => call("admin.ban", { userId, reason }),
+      unban: (userId) => call("admin.unban", { userId }),
+      publish: (input) => call("admin.publish", input),
+      teamMembers: (input) => call("admin.teamMembers", input),
     },
     billing: {
-      checkoutUrl: (input) => call(trpc.billing.checkoutUrl.mutate(input)),
-      portalUrl: (input) => call(trpc.billing.portalUrl.mutate(input)),
-      confirmIntent: (paymentIntentId) =>
-        call(trpc.billing.confirmIntent.mutate({ paymentIntentId })).then(withOutput),
+      checkoutUrl: (input) => call("billing.checkoutUrl", input),
+      portalUrl: (input) => call("billing.portalUrl", input),
+      confirmIntent: (paymentIntentId) => call("billing.confirmIntent", { paymentIntentId }),
     },
-    trpc,
   };
 }
+
+/** Whether each procedure is a query (GET) or a mutation (POST); exported for the agreement test only. */
+export const PROCEDURE_TYPES: { [P in keyof SpellProcedures]: Pick<SpellProcedures[P], "type"> } = {
+  "spell.execute": { type: "mutation" },
+  "spell.estimate": { type: "mutation" },
+  "spell.list": { type: "query" },
+  me: { type: "query" },
+  "admin.ban": { type: "mutation" },
+  "admin.unban": { type: "mutation" },
+  "admin.publish": { type: "mutation" },
+  "admin.teamMembers": { type: "mutation" },
+  "billing.checkoutUrl": { type: "mutation" },
+  "billing.portalUrl": { type: "mutation" },
+  "billing.confirmIntent": { type: "mutation" },
+};

@@ -14,6 +14,7 @@ export {
   type SpellClient,
   type SpellClientOptions,
   type SpellFetch,
+  type SpellProcedures,
   type SpellSummary,
   type TeamMembersInput,
   type TeamMembersResult,

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const CLI_DIR = fileURLToPath(new URL("../../", import.meta.url));
 const API_MAIN = fileURLToPath(new URL("../../../server/src/main.ts", import.meta.url));
-const BIN = join(CLI_DIR, "bin", "spell.js");
+const BIN = join(CLI_DIR, "bin", "dev.js");
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 export interface CliRun {
