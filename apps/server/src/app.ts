@@ -83,6 +83,9 @@ export function createApp(options: AppOptions): Express {
     requireJsonBody("trpc"),
     createExpressMiddleware({
       router: appRouter,
+      // One HTTP request, one procedure: a batch would let one request run (and charge) a thousand
+      // executions. The SDK uses httpLink, which never batches.
+      allowBatching: false,
       maxBodySize,
       createContext: ({ req }) => createContext(req),
       onError: ({ error, path }) => logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`),

@@ -3,13 +3,16 @@ import { fileURLToPath } from "node:url";
 import { parseTrustedIssuers, type TrustedIssuerConfig } from "@spell/auth";
 import { DEV_ISSUER } from "@spell/auth/dev";
 import { parseStripeApiBase } from "@spell/billing";
+import { DEFAULT_JSON_BOUNDS } from "@spell/contracts";
 import { z } from "zod";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http/limits.ts";
 
 /** The repository root: `.spell/` (embedded database, dev issuer key) lives there by default. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
 const optionalString = z
   .string()
@@ -71,6 +74,12 @@ const ZEnvSource = z.object({
   SPELL_JWT_AUDIENCE: optionalString.transform((value) => value ?? "spell"),
   SPELL_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   SPELL_BODY_LIMIT: positiveInt(DEFAULT_BODY_LIMIT),
+  SPELL_MAX_JSON_DEPTH: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_JSON_BOUNDS.maxDepth),
+  SPELL_HEADERS_TIMEOUT_MS: positiveInt(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+  SPELL_REQUEST_TIMEOUT_MS: positiveInt(DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+  SPELL_KEEP_ALIVE_TIMEOUT_MS: positiveInt(DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
+  SPELL_MAX_CONNECTIONS_PER_CLIENT: positiveInt(DEFAULT_HTTP_LIMITS.maxConnectionsPerClient),
+  SPELL_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
   SPELL_API_ALLOWED_HOSTS: commaList,
   SPELL_API_SECRETS: jsonOf("SPELL_API_SECRETS", z.record(z.string(), z.string())),
   SPELL_SIGNING_KEY: optionalString,
@@ -108,6 +117,11 @@ export interface Env {
   /** Verified tokens remembered per process (0: verify the signature on every request). */
   tokenCacheSize: number;
   bodyLimit: number;
+  /** Deepest JSON nesting accepted in inputs, configs, metadata and outputs. */
+  jsonMaxDepth: number;
+  http: HttpLimits;
+  /** How long SIGTERM waits for in-flight requests and runs before closing everything. */
+  shutdownGraceMs: number;
   api: { allowedHosts: string[]; secrets: Record<string, string>; signingKey: string | undefined };
   /** Unset values fall back to the wasm runtime's defaults. */
   wasm: {
@@ -182,6 +196,14 @@ export function parseEnv(source: EnvSource = process.env): Env {
     jwtAudience: raw.SPELL_JWT_AUDIENCE,
     tokenCacheSize: raw.SPELL_TOKEN_CACHE_SIZE,
     bodyLimit: raw.SPELL_BODY_LIMIT,
+    jsonMaxDepth: raw.SPELL_MAX_JSON_DEPTH,
+    http: {
+      headersTimeoutMs: raw.SPELL_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: raw.SPELL_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: raw.SPELL_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnectionsPerClient: raw.SPELL_MAX_CONNECTIONS_PER_CLIENT,
+    },
+    shutdownGraceMs: raw.SPELL_SHUTDOWN_GRACE_MS,
     api: {
       allowedHosts: raw.SPELL_API_ALLOWED_HOSTS,
       secrets: raw.SPELL_API_SECRETS ?? {},

@@ -1,3 +1,4 @@
+import { configureJsonBounds } from "@spell/contracts";
 import { EnvError, parseEnv } from "./env.ts";
 import { type RunningServer, startServer } from "./server.ts";
 
@@ -5,6 +6,7 @@ async function main(): Promise<void> {
   let server: RunningServer;
   try {
     const env = parseEnv();
+    configureJsonBounds({ maxDepth: env.jsonMaxDepth });
     server = await startServer(env);
   } catch (error) {
     if (error instanceof EnvError) {

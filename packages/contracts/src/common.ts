@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ErrorCode } from "./errors.ts";
+import { DEFAULT_JSON_BOUNDS, findJsonBoundsViolation, type JsonBounds } from "./json-bounds.ts";
 
 export const RUNTIMES = ["builtin", "api", "wasm"] as const;
 export const ZRuntime = z.enum(RUNTIMES);
@@ -16,8 +17,40 @@ export const ZCurrency = z.string().regex(/^[a-z]{3}$/, "a three-letter lowercas
 export const ZPrice = z.object({ amount: z.number().int().min(0), currency: ZCurrency });
 export type Price = z.infer<typeof ZPrice>;
 
-/** A JSON object: spell inputs are always objects so they can grow fields without breaking callers. */
-export const ZJsonObject = z.record(z.string(), z.unknown());
+/** The bounds every accepted JSON value is held to; the server may set them once at start. */
+const jsonBounds: JsonBounds = { ...DEFAULT_JSON_BOUNDS };
+
+/** Sets the JSON bounds for this process (the server's configuration, read once at start). */
+export function configureJsonBounds(bounds: Partial<JsonBounds>): void {
+  if (bounds.maxDepth !== undefined) {
+    if (!Number.isInteger(bounds.maxDepth) || bounds.maxDepth < 1) {
+      throw new RangeError("JSON maxDepth must be a positive integer");
+    }
+    jsonBounds.maxDepth = bounds.maxDepth;
+  }
+}
+
+/** The bounds in force (for runtime outputs, which are checked with the same rules). */
+export function currentJsonBounds(): JsonBounds {
+  return jsonBounds;
+}
+
+/**
+ * A JSON object: spell inputs are always objects so they can grow fields without breaking callers.
+ * It must also be storable and bounded (see json-bounds.ts): refused with the path of the first
+ * offending value, before any row, charge or run.
+ */
+export const ZJsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const violation = findJsonBoundsViolation(value, jsonBounds);
+  if (violation !== null) {
+    ctx.addIssue({
+      code: "custom",
+      path: violation.path,
+      message: `Value ${violation.message}`,
+      params: { reason: violation.reason },
+    });
+  }
+});
 export type JsonObject = z.infer<typeof ZJsonObject>;
 
 export const ZUserId = z.string().min(1).max(255).meta({ description: "The JWT `sub` of the user" });

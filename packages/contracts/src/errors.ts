@@ -29,12 +29,16 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   /** The HTTP method is not allowed on this route. */
   METHOD_NOT_ALLOWED: 405,
+  /** The request did not arrive in time (headers or body too slow); the connection is closed. */
+  REQUEST_TIMEOUT: 408,
   /** The idempotency key was used before with a different spell or input. */
   IDEMPOTENCY_CONFLICT: 409,
   /** The request body exceeds the configured limit. */
   PAYLOAD_TOO_LARGE: 413,
-  /** The request body is not `application/json`. */
+  /** The request body is not `application/json`, or its `Content-Encoding` is not supported. */
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The request's headers are larger than the server accepts (raised by the HTTP parser). */
+  HEADERS_TOO_LARGE: 431,
   /** A published artifact was refused (bad wasm, forbidden imports, unknown builtin, bad endpoint). */
   ARTIFACT_INVALID: 422,
   /** A priced spell below the payment provider's minimum charge for its currency. */

@@ -1,5 +1,7 @@
+export * from "./caller.ts";
 export * from "./common.ts";
 export * from "./errors.ts";
+export * from "./json-bounds.ts";
 export * from "./procedures/admin/ban.ts";
 export * from "./procedures/admin/publish.ts";
 export * from "./procedures/admin/team-members.ts";

@@ -10,6 +10,7 @@ export type TrpcErrorCodeKey =
   | "BAD_REQUEST"
   | "UNAUTHORIZED"
   | "PAYMENT_REQUIRED"
+  | "TIMEOUT"
   | "FORBIDDEN"
   | "NOT_FOUND"
   | "METHOD_NOT_SUPPORTED"
@@ -34,9 +35,12 @@ export const TRPC_CODE_BY_STATUS: Record<(typeof ERROR_STATUS)[ErrorCode], TrpcE
   403: "FORBIDDEN",
   404: "NOT_FOUND",
   405: "METHOD_NOT_SUPPORTED",
+  408: "TIMEOUT",
   409: "CONFLICT",
   413: "PAYLOAD_TOO_LARGE",
   415: "UNSUPPORTED_MEDIA_TYPE",
+  // tRPC has no 431; the code is only ever raised by the HTTP parser, before tRPC sees a request.
+  431: "BAD_REQUEST",
   422: "UNPROCESSABLE_CONTENT",
   500: "INTERNAL_SERVER_ERROR",
   501: "NOT_IMPLEMENTED",
@@ -61,6 +65,7 @@ export const SPELL_CODE_BY_TRPC_CODE: Record<TrpcErrorCodeKey, readonly [ErrorCo
   FORBIDDEN: ["FORBIDDEN", "Forbidden"],
   NOT_FOUND: ["NOT_FOUND", "No such route"],
   METHOD_NOT_SUPPORTED: ["METHOD_NOT_ALLOWED", "Method not allowed on this route"],
+  TIMEOUT: ["REQUEST_TIMEOUT", "The request did not arrive in time"],
   CONFLICT: ["IDEMPOTENCY_CONFLICT", "Conflict"],
   PAYLOAD_TOO_LARGE: ["PAYLOAD_TOO_LARGE", "The request body is too large"],
   UNSUPPORTED_MEDIA_TYPE: ["UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json"],
@@ -71,6 +76,9 @@ export const SPELL_CODE_BY_TRPC_CODE: Record<TrpcErrorCodeKey, readonly [ErrorCo
   SERVICE_UNAVAILABLE: ["SERVICE_UNAVAILABLE", "Service unavailable"],
   GATEWAY_TIMEOUT: ["RUNTIME_TIMEOUT", "Gateway timeout"],
 };
+
+/** Codes raised only below tRPC (by the HTTP parser): no tRPC code carries their status. */
+export const HTTP_ONLY_ERROR_CODES: readonly ErrorCode[] = ["HEADERS_TOO_LARGE"];
 
 /** tRPC's codes that only tRPC itself raises and whose meaning is certain without our `data.code`. */
 export const FRAMEWORK_TRPC_CODES: readonly TrpcErrorCodeKey[] = [

@@ -13,6 +13,8 @@ export function sendError(res: Response, error: AppError, headers: Record<string
  * `application/json` because body parsers differ on
  * parameters; tRPC would otherwise also accept form data and octet streams.
  */
+const REST_ENCODINGS = new Set(["gzip", "deflate"]);
+
 export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
   return (req, res, next) => {
     if (req.method !== "POST") return next();
@@ -38,6 +40,20 @@ export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
       return sendError(res, error);
     }
     req.headers["content-type"] = "application/json";
+    // tRPC reads the raw bytes and would try to parse a compressed body as JSON; REST inflates gzip
+    // and deflate through body-parser (bounded by the body limit after inflation).
+    const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+    if (encoding !== "identity" && (transport === "trpc" || !REST_ENCODINGS.has(encoding))) {
+      const error = new AppError("UNSUPPORTED_MEDIA_TYPE", "This Content-Encoding is not supported", {
+        contentEncoding: req.headers["content-encoding"] ?? null,
+        supported: transport === "trpc" ? ["identity"] : ["identity", ...REST_ENCODINGS],
+      });
+      if (transport === "trpc") {
+        res.status(error.status).json(trpcErrorBody(error));
+        return;
+      }
+      return sendError(res, error);
+    }
     next();
   };
 }
@@ -72,5 +88,13 @@ function fromExpressError(error: unknown): AppError {
     return new AppError("PAYLOAD_TOO_LARGE", "The request body is too large", {});
   if (type === "entity.parse.failed")
     return new AppError("MALFORMED_JSON", "The request body is not valid JSON", {});
+  if (type === "encoding.unsupported" || type === "charset.unsupported")
+    return new AppError("UNSUPPORTED_MEDIA_TYPE", "This body encoding is not supported", {});
+  // Any other refusal of the body reader (a corrupt gzip stream, an aborted upload) is the caller's.
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status === "number" && status >= 400 && status < 500)
+    return new AppError("VALIDATION_ERROR", "The request body could not be read", {
+      reason: typeof type === "string" ? type : "unreadable_body",
+    });
   return new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: error });
 }
