@@ -5,10 +5,14 @@ import type { CliContext } from "./context.ts";
 import { CliError } from "./context.ts";
 import { formatPrice, pretty } from "./format.ts";
 
-/** Stripe's test payment methods the LOCAL TEST provider understands, with what each does. */
+/**
+ * Stripe's test payment methods the LOCAL TEST provider (the quick start's simulated Stripe)
+ * understands, with what each does.
+ */
 export const TEST_CARDS = {
   pm_card_visa: "the payment succeeds",
   pm_card_chargeDeclined: "the payment is declined (generic_decline)",
+  pm_card_chargeDeclinedInsufficientFunds: "the payment is declined (insufficient_funds)",
   pm_card_authenticationRequired: "the payment needs 3-D Secure: `spell billing authenticate`, then confirm",
 } as const;
 

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Caller, type Harness, startHarness } from "./testutil/harness.ts";
 
-/** The quick start's billing: the LOCAL TEST provider, the whole app over HTTP on a real database. */
+/**
+ * The quick start's billing: the LOCAL TEST provider (the real Stripe adapter against the simulated
+ * Stripe the server starts on loopback), the whole app over HTTP on a real database.
+ */
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ env: { SPELL_BILLING: "local" } });
@@ -64,6 +67,8 @@ describe("LOCAL TEST payment provider", () => {
       code: "PAYMENT_REQUIRES_ACTION",
       details: { paymentIntentId: expect.stringMatching(/^pi_local_/), clientSecret: expect.any(String) },
     });
+    // The CLI's hint names the authenticate route only when the error does.
+    expect(pending.body.error.details.hint).toContain("/api/billing/local/authenticate");
     const { paymentIntentId } = pending.body.error.details;
     const confirm = () =>
       h.call("POST", "/api/billing/confirm-intent", { token: user.token, body: { paymentIntentId } });
@@ -153,7 +158,59 @@ describe("LOCAL TEST payment provider", () => {
     expect(banned.body.error.code).toBe("USER_BANNED");
   });
 
-  it("refuses webhooks: the local provider has no Stripe to send them", async () => {
+  it("the browser portal: portal-url → local page → form post → 303 back, default card changed", async () => {
+    const user = await h.user();
+    await attach(user, "pm_card_visa");
+    const portal = await h.call("POST", "/api/billing/portal-url", {
+      token: user.token,
+      body: { returnUrl: `${h.url}/billing/return?status=success` },
+    });
+    expect(portal.status).toBe(200);
+    expect(portal.body.url).toMatch(new RegExp(`^${h.url}/local-billing/portal\\?session=bps_local_`));
+    const page = await fetch(portal.body.url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("pm_card_visa");
+
+    const session = new URL(portal.body.url).searchParams.get("session") ?? "";
+    const posted = await fetch(`${h.url}/local-billing/portal`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ session, paymentMethod: "pm_card_chargeDeclined" }).toString(),
+      redirect: "manual",
+    });
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get("location")).toBe(`${h.url}/billing/return?status=success`);
+    expect((await h.testDb.database.billing.getCustomer(user.id)).defaultPaymentMethodId).toBe(
+      "pm_card_chargeDeclined",
+    );
+    expect((await execute(user)).body.error.code).toBe("BILLING_FAILED");
+  });
+
+  it("documents the local routes in the OpenAPI document, generated from their schemas", async () => {
+    const doc = (await h.call("GET", "/api/openapi.json")).body;
+    const attachDoc = doc.paths["/billing/local/attach"].post;
+    expect(attachDoc.security).toEqual([{ bearerAuth: [] }]);
+    expect(attachDoc.requestBody.content["application/json"].schema).toMatchObject({
+      required: ["paymentMethod"],
+      properties: {
+        paymentMethod: { enum: expect.arrayContaining(["pm_card_visa", "pm_card_chargeDeclined"]) },
+      },
+    });
+    const authenticateDoc = doc.paths["/billing/local/authenticate"].post;
+    expect(authenticateDoc.responses["200"].content["application/json"].schema.required).toEqual([
+      "ok",
+      "paymentIntentId",
+    ]);
+    expect(authenticateDoc.responses["403"]).toEqual({
+      description: expect.stringContaining("FORBIDDEN"),
+      content: { "application/json": { schema: { $ref: "#/components/schemas/ErrorBody" } } },
+    });
+    expect(doc.paths["/billing/webhook"].post.parameters).toEqual([
+      expect.objectContaining({ name: "Stripe-Signature", in: "header", required: true }),
+    ]);
+  });
+
+  it("refuses webhooks over HTTP: the simulated Stripe delivers its events in-process", async () => {
     const response = await h.call("POST", "/api/billing/webhook", {
       body: "{}",
       headers: { "stripe-signature": "t=1,v1=00" },

@@ -1,13 +1,14 @@
+export type { HostedPageForm, HostedPageResponse } from "@spell/stripe-sim";
 export {
-  createLocalTestBilling,
-  LOCAL_CHECKOUT_PATH,
+  LOCAL_AUTHENTICATE_HINT,
+  LOCAL_PAGES_PATH,
   LOCAL_TEST_PAYMENT_METHODS,
-  type LocalHttpResponse,
-  type LocalTestBilling,
-  type LocalTestBillingOptions,
+  type LocalStripeBilling,
+  type LocalStripeBillingOptions,
   type LocalTestPaymentMethod,
   type LocalTestRoutes,
-} from "./local-test-billing.ts";
+  startLocalStripeBilling,
+} from "./local-stripe.ts";
 export { assertChargeable, MINIMUM_CHARGE } from "./minimum.ts";
 export { createNoBilling } from "./no-billing.ts";
 export { RECORD_TRANSITIONS } from "./status.ts";
@@ -17,7 +18,6 @@ export {
   type BillingRecord,
   type BillingRecordStatus,
   type BillingStore,
-  createMemoryBillingStore,
   type NewBillingRecord,
 } from "./store.ts";
 export {

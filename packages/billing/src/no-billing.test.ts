@@ -1,7 +1,7 @@
 import { AppError } from "@spell/contracts";
 import { describe, expect, it } from "vitest";
 import { createNoBilling } from "./no-billing.ts";
-import { spellRecord, userRecord } from "./test-fixtures.ts";
+import { spellRecord, userRecord } from "./testing/index.ts";
 
 describe("no-billing adapter", () => {
   const billing = createNoBilling();

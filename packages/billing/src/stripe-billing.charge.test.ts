@@ -1,8 +1,7 @@
 import { AppError } from "@spell/contracts";
 import { describe, expect, it } from "vitest";
-import { createMemoryBillingStore } from "./store.ts";
 import { createStripeBilling } from "./stripe-billing.ts";
-import { spellRecord, useFakeStripe, userRecord } from "./test-fixtures.ts";
+import { createMemoryBillingStore, spellRecord, useFakeStripe, userRecord } from "./testing/index.ts";
 
 const { fake } = useFakeStripe();
 

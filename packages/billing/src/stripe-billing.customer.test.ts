@@ -1,10 +1,7 @@
 import { AppError } from "@spell/contracts";
 import { describe, expect, it } from "vitest";
-import { createMemoryBillingStore } from "./store.ts";
 import { createStripeBilling, idempotencyKey, parseStripeApiBase } from "./stripe-billing.ts";
-import { useFakeStripe, userRecord } from "./test-fixtures.ts";
-
-import { createFakeStripe } from "./testing/index.ts";
+import { createFakeStripe, createMemoryBillingStore, useFakeStripe, userRecord } from "./testing/index.ts";
 
 const { fake, server } = useFakeStripe();
 

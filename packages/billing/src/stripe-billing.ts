@@ -22,6 +22,11 @@ export interface StripeBillingOptions {
   checkoutCurrency?: string;
   /** Seconds a webhook signature stays valid (Stripe's default, 300). */
   webhookToleranceSeconds?: number;
+  /**
+   * `details.hint` of PAYMENT_REQUIRES_ACTION: how customers of this deployment authenticate when
+   * it is not Stripe.js with the client secret (the quick start's simulated Stripe).
+   */
+  requiresActionHint?: string;
 }
 
 export interface WebhookResult {
@@ -66,6 +71,8 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
   });
   const checkReturnUrl = createReturnUrlCheck(options.allowedReturnOrigins);
   const checkoutCurrency = options.checkoutCurrency ?? "usd";
+  const requiresAction = (intent: Stripe.PaymentIntent, record: BillingRecord) =>
+    requiresActionError(intent, record, options.requiresActionHint);
   // Concurrent first calls in one process share one Stripe request; across processes the
   // idempotency key and the store's compare-and-set keep it to one Customer.
   const customerCreations = new Map<string, Promise<string>>();
@@ -333,11 +340,16 @@ export function idempotencyKey(prefix: string, id: string): string {
   return key.length <= 255 ? key : `${prefix}:sha256:${createHash("sha256").update(id).digest("hex")}`;
 }
 
-function requiresAction(intent: Stripe.PaymentIntent, record: BillingRecord): AppError {
+function requiresActionError(
+  intent: Stripe.PaymentIntent,
+  record: BillingRecord,
+  hint: string | undefined,
+): AppError {
   return new AppError("PAYMENT_REQUIRES_ACTION", "The payment needs the customer to authenticate", {
     paymentIntentId: intent.id,
     clientSecret: intent.client_secret,
     billingRecordId: record.id,
+    ...(hint !== undefined ? { hint } : {}),
   });
 }
 

@@ -1,10 +1,14 @@
 import { AppError } from "@spell/contracts";
 import { describe, expect, it } from "vitest";
-import { createMemoryBillingStore } from "./store.ts";
 import { createStripeBilling } from "./stripe-billing.ts";
-import { spellRecord, useFakeStripe, userRecord } from "./test-fixtures.ts";
-
-import { createStripeEvent, signWebhookPayload } from "./testing/index.ts";
+import {
+  createMemoryBillingStore,
+  createStripeEvent,
+  signWebhookPayload,
+  spellRecord,
+  useFakeStripe,
+  userRecord,
+} from "./testing/index.ts";
 
 const { fake } = useFakeStripe();
 

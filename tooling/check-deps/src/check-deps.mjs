@@ -28,7 +28,9 @@ export function readWorkspace(rootDir) {
       } catch {
         continue;
       }
-      packages.push({ dir, kind: group === "apps" ? "app" : "package", manifest });
+      // tooling/ (tests of the whole product, build helpers) sits above both and may use apps.
+      const kind = group === "apps" ? "app" : group === "packages" ? "package" : "tooling";
+      packages.push({ dir, kind, manifest });
     }
   }
   return packages;

@@ -56,7 +56,7 @@ describe("the dependency rule", () => {
     const dir = workspace({
       "packages/lib/package.json": lib,
       "apps/app/package.json": app,
-      "apps/app/src/main.ts": 'const m = await import("../../../packages/lib/src/index.ts");',
+      "apps/app/src/main.ts": ["const m = await import(", '"../../../packages/lib/src/index.ts");'].join(""),
     });
     expect(checkWorkspace(dir)).toEqual([
       'apps/app/src/main.ts: "../../../packages/lib/src/index.ts" reaches outside its package; import the package instead',

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryBillingStore } from "../store.ts";
 import { createStripeBilling } from "../stripe-billing.ts";
-import { spellRecord, userRecord } from "../test-fixtures.ts";
-import { type FakeStripeServer, startFakeStripeServer } from "./index.ts";
+import {
+  createMemoryBillingStore,
+  type FakeStripeServer,
+  spellRecord,
+  startFakeStripeServer,
+  userRecord,
+} from "./index.ts";
 
 let stripeServer: FakeStripeServer;
 beforeAll(async () => {

@@ -1,19 +1,9 @@
-import { randomBytes } from "node:crypto";
+import { createStripeEvent as simEvent } from "@spell/stripe-sim";
 import Stripe from "stripe";
 
-/** A webhook event envelope as Stripe sends it. */
+/** A webhook event envelope as Stripe sends it, in the SDK's API version. */
 export function createStripeEvent(type: string, object: Record<string, unknown>, id?: string) {
-  return {
-    id: id ?? `evt_${randomBytes(12).toString("hex")}`,
-    object: "event",
-    api_version: Stripe.API_VERSION,
-    created: Math.floor(Date.now() / 1000),
-    data: { object },
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type,
-  };
+  return simEvent(type, object, { apiVersion: Stripe.API_VERSION, ...(id !== undefined ? { id } : {}) });
 }
 
 /**
@@ -26,6 +16,7 @@ export function signWebhookPayload(
   timestamp?: number,
 ): { body: Buffer; signature: string } {
   const text = typeof payload === "string" ? payload : JSON.stringify(payload);
+  // The SDK's own generator, independent of the simulation's signer that the quick start uses.
   const signature = Stripe.webhooks.generateTestHeaderString({
     payload: text,
     secret,

@@ -3,7 +3,7 @@ import type { SpellRecord, UserRecord } from "@spell/engine";
 import { spellRecord as engineSpellRecord } from "@spell/engine/testing";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll } from "vitest";
-import { createFakeStripe } from "./testing/index.ts";
+import { createFakeStripe } from "./fake-stripe.ts";
 
 /** Records shaped like the database's, for this package's tests. */
 export function userRecord(id: string, overrides: Partial<UserRecord> = {}): UserRecord {
