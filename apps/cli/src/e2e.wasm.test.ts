@@ -9,8 +9,10 @@ import { type E2E, startE2E } from "./testutil/e2e.ts";
  * embedded Postgres.
  */
 
-/** The committed C echo example (`packages/engine/wasm/examples/echo.c`). */
-const ECHO_WASM = fileURLToPath(new URL("../../../packages/engine/wasm/bin/echo-c.wasm", import.meta.url));
+/** The committed C echo example (`packages/runtime-wasm/wasm/examples/echo.c`). */
+const ECHO_WASM = fileURLToPath(
+  new URL("../../../packages/runtime-wasm/wasm/bin/echo-c.wasm", import.meta.url),
+);
 let e2e: E2E;
 const spellCli = (args: string[], env?: Record<string, string>) => e2e.spell(args, env);
 

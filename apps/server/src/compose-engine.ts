@@ -1,22 +1,17 @@
 import { createTokenVerifier, type TrustedIssuerConfig } from "@spell/auth";
-import { AppError } from "@spell/contracts";
 import {
   type AdminStore,
-  type ArtifactPreparer,
   type Billing,
-  createApiRuntime,
   createEngine,
-  createWasmRuntime,
-  deriveSpellSigningSecret,
   type Engine,
   type ExecutionLog,
-  prepareWasmArtifact,
   type Runtime,
   type SpellStore,
   type UserStore,
-  validateApiArtifact,
-  type WasmLimits,
 } from "@spell/engine";
+import { createApiRuntime } from "@spell/runtime-api";
+import { createBuiltinRuntime } from "@spell/runtime-builtin";
+import { createWasmRuntime, type WasmLimits } from "@spell/runtime-wasm";
 import type { Env } from "./env.ts";
 
 /** The engine's storage ports, as `@spell/db`'s `createDatabase` provides them. */
@@ -59,54 +54,30 @@ export function composeEngine(options: ComposeOptions): Engine {
     audience: env.jwtAudience,
     cacheSize: env.tokenCacheSize,
   });
-  const runtimes: Runtime[] = [];
-  const preparers: Partial<Record<"api" | "wasm", ArtifactPreparer>> = {};
-  let signingSecretFor: ((spellId: string) => string) | undefined;
-
+  const runtimes: Runtime[] = [createBuiltinRuntime()];
   if (options.wasm !== false) {
-    const limits = wasmLimits(env);
     runtimes.push(
       createWasmRuntime({
         loadBinary: (artifactId) => ports.spells.loadWasmBinary(artifactId),
-        limits,
+        limits: wasmLimits(env),
         ...(env.wasm.workers !== undefined ? { poolSize: env.wasm.workers } : {}),
       }),
     );
-    preparers.wasm = (artifact) => {
-      if (!("wasmBase64" in artifact)) throw mismatch("wasm", "wasmBase64");
-      const { binary, sha256 } = prepareWasmArtifact(Buffer.from(artifact.wasmBase64, "base64"), limits);
-      return { builtin: null, apiEndpoint: null, wasmBinary: binary, wasmSha256: sha256 };
-    };
   }
-
-  const signingKey = options.signingKey;
-  if (signingKey !== undefined) {
-    const api = {
-      allowedHosts: env.api.allowedHosts,
-      requireHttps: env.production,
-      secrets: env.api.secrets,
-    };
-    runtimes.push(createApiRuntime({ ...api, signingKey }));
-    preparers.api = (artifact, config) => {
-      if (!("apiEndpoint" in artifact)) throw mismatch("api", "apiEndpoint");
-      const { endpoint } = validateApiArtifact(artifact.apiEndpoint, config, api);
-      return { builtin: null, apiEndpoint: endpoint, wasmBinary: null, wasmSha256: null };
-    };
-    signingSecretFor = (spellId) => deriveSpellSigningSecret(signingKey, spellId);
+  if (options.signingKey !== undefined) {
+    runtimes.push(
+      createApiRuntime({
+        allowedHosts: env.api.allowedHosts,
+        requireHttps: env.production,
+        secrets: env.api.secrets,
+        signingKey: options.signingKey,
+      }),
+    );
   }
-
   return createEngine({
     authenticate: (authorization) => verifier.verify(authorization),
     ...ports,
     billing: options.billing,
     runtimes,
-    preparers,
-    ...(signingSecretFor ? { signingSecretFor } : {}),
-  });
-}
-
-function mismatch(runtime: string, field: string): AppError {
-  return new AppError("ARTIFACT_INVALID", `A ${runtime} spell's artifact is {"${field}": …}`, {
-    reason: "artifact_mismatch",
   });
 }

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { PublishInput } from "@spell/contracts";
-import { SPELL_SIGNATURE_HEADER, verifySpellSignature } from "@spell/engine";
+import { SPELL_SIGNATURE_HEADER, verifySpellSignature } from "@spell/runtime-api";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Caller, type Harness, type Instance, startHarness } from "./testutil/harness.ts";
 import { call } from "./testutil/http.ts";

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { PublishInput } from "@spell/contracts";
-import { WASM_DEMOS } from "@spell/engine";
+import { WASM_DEMOS } from "@spell/runtime-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StripeHarness, startStripeHarness } from "./testutil/billing.ts";
 import type { Caller } from "./testutil/harness.ts";
@@ -15,7 +15,7 @@ const TIMEOUT_MS = 500;
 /** A small cap so the grow bomb reaches it quickly. */
 const MEMORY_MB = 16;
 
-/** The committed binaries live beside the demos (`packages/engine/wasm/bin`). */
+/** The committed binaries live beside the demos (`packages/runtime-wasm/wasm/bin`). */
 const [firstDemo] = WASM_DEMOS;
 if (!firstDemo) throw new Error("WASM_DEMOS is empty");
 const BIN_DIR = new URL("./", firstDemo.file);

@@ -8,13 +8,15 @@ import type { TrustedIssuerConfig } from "@spell/auth";
 import { type DevIssuer, loadOrCreateDevIssuer } from "@spell/auth/dev";
 import { AppError, type PublishInput, ZPublishInput } from "@spell/contracts";
 import { createDatabase, type Database, migrateDatabase, startEmbeddedPostgres } from "@spell/db";
-import { type Engine, WASM_DEMOS } from "@spell/engine";
+import type { Engine } from "@spell/engine";
+import { WASM_DEMOS } from "@spell/runtime-wasm";
 import type { Express } from "express";
 import { createApp } from "./app.ts";
 import { composeBilling } from "./compose-billing.ts";
 import { composeEngine } from "./compose-engine.ts";
 import type { BillingMode, Env } from "./env.ts";
 import { consoleLogger, type Logger } from "./errors.ts";
+import { HTTP_SERVER_OPTIONS, hardenHttpServer } from "./http/limits.ts";
 
 /** The owner of the demo spells; never a caller (no token carries this `sub` unless minted so). */
 export const SYSTEM_USER_ID = "spell-system";
@@ -86,19 +88,20 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
     // Listening comes first so the local test provider knows the URL it serves its checkout page
     // under (PORT=0 picks one); until the app is ready every request answers 503.
     let app: Express | undefined;
-    const server = createServer((req, res) => {
+    const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
       if (app) return app(req, res);
       res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
       res.end(JSON.stringify(new AppError("SERVICE_UNAVAILABLE", "The server is starting", {}).toBody()));
     });
+    hardenHttpServer(server, env.http);
     server.listen(env.port, env.host);
     await once(server, "listening");
-    cleanups.push(() => closeServer(server));
+    cleanups.push(() => closeServer(server, 0));
     const { port } = server.address() as AddressInfo;
     const host = env.host.includes(":") ? `[${env.host}]` : env.host;
     const url = `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`;
 
-    const billing = composeBilling(env, {
+    const billing = await composeBilling(env, {
       store: database.billing,
       publicBaseUrl: env.publicUrl ?? url,
     });
@@ -137,8 +140,10 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       database,
       devIssuer,
       billingMode: billing.mode,
+      // The server stops accepting and drains in-flight requests (and the runs they wait on) first;
+      // only then are the engine, billing and the database closed.
       close: () => {
-        closing ??= cleanup();
+        closing ??= closeServer(server, env.shutdownGraceMs).then(cleanup);
         return closing;
       },
     };
@@ -148,10 +153,19 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
   }
 }
 
-function closeServer(server: Server): Promise<void> {
+/**
+ * Stops accepting and waits for in-flight requests to finish, at most `graceMs`; connections still
+ * open then are cut. Idle keep-alive sockets are closed at once (they would hold close() open).
+ */
+function closeServer(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()));
-    // Idle keep-alive sockets would hold close() open until they time out.
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    deadline.unref();
+    server.close((error) => {
+      clearTimeout(deadline);
+      if (error && (error as NodeJS.ErrnoException).code !== "ERR_SERVER_NOT_RUNNING") reject(error);
+      else resolve();
+    });
     server.closeIdleConnections();
   });
 }
@@ -166,7 +180,9 @@ export async function seedDemoSpells(
   demos: PublishInput[],
 ): Promise<void> {
   const user = await database.users.ensureUser(SYSTEM_USER_ID);
-  const session = { caller: { userId: SYSTEM_USER_ID, isAdmin: true }, user };
+  // No token: the server itself is the publisher, an admin whose "issuer" is the server.
+  const caller = { userId: SYSTEM_USER_ID, issuer: SYSTEM_USER_ID, isAdmin: true, scopes: ["spell:admin"] };
+  const session = { caller, user };
   for (const demo of demos) {
     if ((await database.spells.findBySlug(demo.slug, SYSTEM_USER_ID)) !== null) continue;
     await engine.publish(session, ZPublishInput.parse(demo));

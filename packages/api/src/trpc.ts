@@ -6,7 +6,7 @@ import {
   type ProcedureContract,
   ZIdempotencyKey,
 } from "@spell/contracts";
-import type { Engine } from "@spell/engine";
+import type { Access, Engine } from "@spell/engine";
 import { initTRPC } from "@trpc/server";
 import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import type { OpenApiMeta } from "trpc-to-openapi";
@@ -54,27 +54,26 @@ export const createCallerFactory = t.createCallerFactory;
 /** No caller required (execute: the engine verifies the token itself, as the first pipeline step). */
 export const publicProcedure = t.procedure;
 
+/**
+ * A procedure whose caller the engine admits for `access` before the input is read (see
+ * `Engine.authenticate`); the router decides nothing itself. The engine's operations check their
+ * own access as well, so a transport that skipped this could still not get past them.
+ */
+function authenticatedProcedure(access: Access) {
+  return t.procedure.use(async ({ ctx, next }) => {
+    const session = await ctx.engine.authenticate(ctx.authorization, access);
+    return next({ ctx: { session } });
+  });
+}
+
 /** A verified caller, banned or not: only for reading one's own status. */
-export const sessionProcedure = t.procedure.use(async ({ ctx, next }) => {
-  const session = await ctx.engine.authenticate(ctx.authorization);
-  return next({ ctx: { session } });
-});
+export const sessionProcedure = authenticatedProcedure("any");
 
 /** A verified caller who is not banned. */
-export const userProcedure = sessionProcedure.use(({ ctx, next }) => {
-  if (ctx.session.user.status === "banned") {
-    throw new AppError("USER_BANNED", "This account is banned", { userId: ctx.session.user.id });
-  }
-  return next();
-});
+export const userProcedure = authenticatedProcedure("user");
 
 /** A verified, not banned caller whose token carries `spell:admin` from an admin-capable issuer. */
-export const adminProcedure = userProcedure.use(({ ctx, next }) => {
-  if (!ctx.session.caller.isAdmin) {
-    throw new AppError("FORBIDDEN", "This operation needs the spell:admin scope", {});
-  }
-  return next();
-});
+export const adminProcedure = authenticatedProcedure("admin");
 
 /** The `Idempotency-Key` header, held to the same grammar as the body field. */
 export function headerIdempotencyKey(ctx: Context): string | undefined {

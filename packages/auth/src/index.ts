@@ -1,3 +1,5 @@
+/** What `verify` answers; declared in contracts so the engine can take it without depending on auth. */
+export type { VerifiedCaller } from "@spell/contracts";
 export {
   ASYMMETRIC_ALGORITHMS,
   MIN_SECRET_BYTES,
@@ -14,5 +16,4 @@ export {
   DEFAULT_CLOCK_TOLERANCE_SEC,
   type TokenVerifier,
   type TokenVerifierOptions,
-  type VerifiedCaller,
 } from "./verifier.ts";

@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
-import { AppError } from "@spell/contracts";
+import { AppError, type VerifiedCaller } from "@spell/contracts";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -58,15 +58,6 @@ function unauthorized(reason: AuthFailureReason, cause?: unknown): AppError {
     { reason },
     cause === undefined ? undefined : { cause },
   );
-}
-
-export interface VerifiedCaller {
-  /** The token's `sub`. */
-  userId: string;
-  issuer: string;
-  /** True only for an admin-capable issuer whose token's `scope` contains `spell:admin`. */
-  isAdmin: boolean;
-  scopes: string[];
 }
 
 export interface TokenVerifier {

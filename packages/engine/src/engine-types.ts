@@ -4,6 +4,7 @@ import type {
   ListSpellsOutput,
   MeOutput,
   PublishOutput,
+  VerifiedCaller,
   ZBanInput,
   ZCheckoutUrlInput,
   ZConfirmIntentInput,
@@ -19,18 +20,13 @@ import type {
   Billing,
   Clock,
   ExecutionLog,
-  PreparedArtifact,
   Runtime,
   SpellStore,
   UserRecord,
   UserStore,
 } from "./ports.ts";
 
-/** A caller whose token has been verified (by @spell/auth in the app). */
-export interface VerifiedCaller {
-  userId: string;
-  isAdmin: boolean;
-}
+export type { VerifiedCaller };
 
 /** Verifies the raw Authorization header; throws AppError UNAUTHORIZED. */
 export type Authenticate = (authorization: string | undefined) => Promise<VerifiedCaller>;
@@ -40,11 +36,12 @@ export interface Session {
   user: UserRecord;
 }
 
-/** Publish-time validation of an artifact for one runtime kind. */
-export type ArtifactPreparer = (
-  artifact: z.output<typeof ZPublishInput>["artifact"],
-  config: Record<string, unknown>,
-) => Promise<Omit<PreparedArtifact, "metadata">> | Omit<PreparedArtifact, "metadata">;
+/**
+ * Who may call an operation: `any` verified caller (banned ones too: it is how they read their
+ * status), a `user` who is not banned, or an `admin` (not banned, `spell:admin` from an
+ * admin-capable issuer).
+ */
+export type Access = "any" | "user" | "admin";
 
 export interface EngineDeps {
   authenticate: Authenticate;
@@ -53,11 +50,8 @@ export interface EngineDeps {
   spells: SpellStore;
   executions: ExecutionLog;
   billing: Billing;
+  /** Every runtime this server runs, one per kind; a kind left out answers "not enabled". */
   runtimes: Runtime[];
-  /** Per runtime kind; builtin is provided by the engine itself. */
-  preparers?: Partial<Record<"api" | "wasm", ArtifactPreparer>>;
-  /** Derives an api spell's signing secret, returned once at publish. */
-  signingSecretFor?: (spellId: string) => string;
   clock?: Clock;
   /** How long a duplicate request waits for the first one with the same idempotency key. */
   duplicateWaitMs?: number;
@@ -70,15 +64,22 @@ export interface EngineDeps {
 
 export type ExecuteRequest = z.output<typeof ZExecuteInput>;
 
+/**
+ * Every operation, whatever the transport (REST, tRPC, a future MCP endpoint): each one refuses a
+ * caller its access does not admit, so no transport can skip the check.
+ */
 export interface Engine {
-  /** Token → user row (created on first sight). Ban is checked by each operation, first. */
-  authenticate(authorization: string | undefined): Promise<Session>;
+  /**
+   * Token → session (the user row is created on first sight), refused unless `access` admits the
+   * caller (default `any`). Transports pass the access of the operation they are about to call, so
+   * a refusal comes before the request's input is read.
+   */
+  authenticate(authorization: string | undefined, access?: Access): Promise<Session>;
   /** The whole pipeline: token → ban → spell → visibility → price → charge → run → JSON. */
   executeSpell(authorization: string | undefined, request: ExecuteRequest): Promise<ExecuteOutput>;
-  /** The pipeline from the ban check on, for an already authenticated session. */
-  execute(session: Session, request: ExecuteRequest): Promise<ExecuteOutput>;
   estimate(session: Session, request: { spell: string }): Promise<EstimateOutput>;
   listSpells(session: Session): Promise<ListSpellsOutput>;
+  /** Open to banned callers too. */
   me(session: Session): Promise<MeOutput>;
   publish(session: Session, input: z.output<typeof ZPublishInput>): Promise<PublishOutput>;
   ban(
@@ -100,5 +101,6 @@ export interface Engine {
   portalUrl(session: Session, input: z.output<typeof ZPortalUrlInput>): Promise<{ ok: true; url: string }>;
   /** Completes an execution whose payment needed customer action, exactly once. */
   confirmIntent(session: Session, input: z.output<typeof ZConfirmIntentInput>): Promise<ExecuteOutput>;
+  /** Closes every runtime. */
   close(): Promise<void>;
 }

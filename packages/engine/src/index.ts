@@ -1,16 +1,39 @@
 export { createEngine } from "./engine.ts";
-export type * from "./engine-types.ts";
-export type * from "./ports.ts";
-export { canonicalJson, hashExecutionRequest } from "./request-hash.ts";
+export type {
+  Access,
+  Authenticate,
+  Engine,
+  EngineDeps,
+  ExecuteRequest,
+  Session,
+  VerifiedCaller,
+} from "./engine-types.ts";
+export { canonicalJson, hashExecutionRequest } from "./execute/request-hash.ts";
+export type {
+  AdminStore,
+  ArtifactDescription,
+  ArtifactRecord,
+  BeginResult,
+  Billing,
+  BillingSummary,
+  Charge,
+  ChargeRequest,
+  Clock,
+  ExecutionLog,
+  NewExecution,
+  PreparedArtifact,
+  PublishRequest,
+  Runtime,
+  RuntimeArtifact,
+  RuntimeInvocation,
+  RuntimeResult,
+  SpellLookup,
+  SpellRecord,
+  SpellStore,
+  StoredExecution,
+  StoredOutcome,
+  UserRecord,
+  UserStore,
+} from "./ports.ts";
 export { attachRuntimeLog, runtimeLogOf } from "./runtime-log.ts";
-export * from "./runtimes/api/index.ts";
-export {
-  type Builtin,
-  type BuiltinRuntime,
-  builtinInputJsonSchema,
-  createBuiltinRuntime,
-  DEFAULT_BUILTINS,
-  defineBuiltin,
-} from "./runtimes/builtin/index.ts";
-export * from "./runtimes/wasm/index.ts";
 export { canRun } from "./visibility.ts";

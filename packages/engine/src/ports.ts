@@ -1,5 +1,6 @@
 import type {
   AppError,
+  ArtifactInput,
   ErrorBody,
   ExecutionStatus,
   JsonObject,
@@ -252,11 +253,34 @@ export interface RuntimeResult {
   log?: string;
 }
 
-/** One runtime kind. Failures are thrown as AppError with a RUNTIME_* code and details. */
+/** What a runtime keeps of a published artifact; the engine adds the publisher's metadata. */
+export type RuntimeArtifact = Omit<PreparedArtifact, "metadata">;
+
+/** What listings show for an artifact whose publisher declared no description or input schema. */
+export interface ArtifactDescription {
+  description: string | null;
+  inputSchema: Record<string, unknown> | null;
+}
+
+/**
+ * One runtime kind (`builtin`, `api`, `wasm`), injected into the engine; the engine knows none of
+ * them by name. Run failures are thrown as AppError with a RUNTIME_* code (or VALIDATION_ERROR for
+ * an input the artifact refuses) and details.
+ */
 export interface Runtime {
   readonly kind: RuntimeKind;
+  /**
+   * Publish-time validation of an artifact of this kind and what to store for it; a refusal is
+   * AppError("ARTIFACT_INVALID") with `details.reason` where there is one. Never runs per request.
+   */
+  prepare(artifact: ArtifactInput, config: JsonObject): Promise<RuntimeArtifact> | RuntimeArtifact;
   run(invocation: RuntimeInvocation): Promise<RuntimeResult>;
-  close?(): Promise<void>;
+  /** The runtime's own description of an artifact, for listings (builtins describe themselves). */
+  describe?(artifact: ArtifactRecord): ArtifactDescription | null;
+  /** For a runtime that signs its requests: the secret the spell's upstream verifies them with, shown once at publish. */
+  signingSecret?(spell: SpellRecord): string;
+  /** Releases what the runtime holds (worker threads, connection pools). */
+  close(): Promise<void>;
 }
 
 export interface Clock {

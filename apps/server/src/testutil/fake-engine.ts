@@ -12,7 +12,7 @@ export function createFakeEngine(overrides: Partial<Engine> = {}): Engine {
     const isAdmin = token.startsWith("admin:");
     const userId = isAdmin ? token.slice("admin:".length) : token;
     return {
-      caller: { userId, isAdmin },
+      caller: { userId, issuer: "https://fake.test", isAdmin, scopes: isAdmin ? ["spell:admin"] : [] },
       user: {
         id: userId,
         status: userId.startsWith("banned") ? "banned" : "active",
@@ -26,16 +26,19 @@ export function createFakeEngine(overrides: Partial<Engine> = {}): Engine {
     throw new AppError("BILLING_NOT_CONFIGURED", "Billing is not configured", {});
   };
   const engine: Engine = {
+    // No access checks: app-level tests that need them run against the real engine.
     authenticate: async (authorization) => session(authorization),
-    executeSpell: async (authorization, request) => engine.execute(session(authorization), request),
-    execute: async (_session, request) => ({
-      ok: true,
-      executionId: "exe_fake",
-      spell: { slug: request.spell, runtime: "builtin" },
-      output: request.input,
-      billing: { charged: false, amount: 0, currency: "usd", billingRecordId: null },
-      durationMs: 0,
-    }),
+    executeSpell: async (authorization, request) => {
+      session(authorization);
+      return {
+        ok: true,
+        executionId: "exe_fake",
+        spell: { slug: request.spell, runtime: "builtin" },
+        output: request.input,
+        billing: { charged: false, amount: 0, currency: "usd", billingRecordId: null },
+        durationMs: 0,
+      };
+    },
     estimate: async (_session, request) => ({
       ok: true,
       spell: { slug: request.spell, runtime: "builtin", visibility: "public" },

@@ -104,7 +104,7 @@ async function startInstance(
 ): Promise<Instance & { http: Listening }> {
   const env = parseEnv({ NODE_ENV: "test", SPELL_BILLING: "none", ...envSource });
   const http = await listenFirst();
-  const billing = composeBilling(env, { store: database.billing, publicBaseUrl: http.url });
+  const billing = await composeBilling(env, { store: database.billing, publicBaseUrl: http.url });
   const engine = composeEngine({
     env,
     ports: database,

@@ -1,1 +1,13 @@
-export * from "./memory.ts";
+export {
+  acceptArtifact,
+  createFakeBuiltinRuntime,
+  createMemoryEngineDeps,
+  createMemoryPorts,
+  createRecordingBilling,
+  createRecordingRuntime,
+  FAKE_BUILTINS,
+  type FakeBuiltin,
+  fakeAuthenticate,
+  type MemoryPorts,
+  spellRecord,
+} from "./memory.ts";

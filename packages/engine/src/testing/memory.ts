@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { AppError, type JsonObject, type MeOutput, type Price } from "@spell/contracts";
+import { AppError, type ArtifactInput, type JsonObject, type MeOutput, type Price } from "@spell/contracts";
 import type { Authenticate, EngineDeps } from "../engine-types.ts";
 import type {
   AdminStore,
@@ -9,6 +9,7 @@ import type {
   NewExecution,
   PublishRequest,
   Runtime,
+  RuntimeArtifact,
   SpellRecord,
   SpellStore,
   StoredExecution,
@@ -321,7 +322,19 @@ export function createRecordingBilling(calls: string[] = []) {
   };
 }
 
-/** A runtime that records its invocations and answers with `respond`. */
+/** What a runtime without its own checks stores: the artifact as given (wasm bytes decoded). */
+export function acceptArtifact(artifact: ArtifactInput): RuntimeArtifact {
+  const wasmBinary =
+    "wasmBase64" in artifact ? new Uint8Array(Buffer.from(artifact.wasmBase64, "base64")) : null;
+  return {
+    builtin: "builtin" in artifact ? artifact.builtin : null,
+    apiEndpoint: "apiEndpoint" in artifact ? artifact.apiEndpoint : null,
+    wasmBinary,
+    wasmSha256: wasmBinary ? createHash("sha256").update(wasmBinary).digest("hex") : null,
+  };
+}
+
+/** A runtime that records its invocations and answers with `respond`; it accepts any artifact. */
 export function createRecordingRuntime(
   kind: Runtime["kind"],
   respond: (input: JsonObject) => unknown = (input) => input,
@@ -330,13 +343,79 @@ export function createRecordingRuntime(
   const invocations: JsonObject[] = [];
   const runtime: Runtime = {
     kind,
+    prepare: acceptArtifact,
     async run(invocation) {
       calls.push(`runtime.${kind}`);
       invocations.push(invocation.input);
       return { output: await respond(invocation.input) };
     },
+    close: async () => {},
   };
   return { runtime, invocations };
+}
+
+/** One builtin of the fake builtin runtime. */
+export interface FakeBuiltin {
+  description: string;
+  inputSchema: Record<string, unknown>;
+  run(input: JsonObject): unknown;
+}
+
+/**
+ * `echo` returns its input; `double` wants `{ n: number }` and refuses anything else with
+ * VALIDATION_ERROR, as a builtin refuses a bad input.
+ */
+export const FAKE_BUILTINS: Readonly<Record<string, FakeBuiltin>> = Object.freeze({
+  echo: {
+    description: "Returns its input unchanged.",
+    inputSchema: { type: "object", additionalProperties: true },
+    run: (input) => input,
+  },
+  double: {
+    description: "Doubles n.",
+    inputSchema: { type: "object", properties: { n: { type: "number" } }, required: ["n"] },
+    run(input) {
+      if (typeof input.n !== "number") {
+        throw new AppError("VALIDATION_ERROR", "Invalid input for builtin double", {
+          issues: [{ path: ["n"], message: "a number", code: "invalid_type" }],
+        });
+      }
+      return { doubled: input.n * 2 };
+    },
+  },
+});
+
+/**
+ * A `builtin` runtime over `FAKE_BUILTINS`, for tests of the engine itself: the real one
+ * (`@spell/runtime-builtin`) depends on the engine, so the engine cannot use it.
+ */
+export function createFakeBuiltinRuntime(
+  builtins: Readonly<Record<string, FakeBuiltin>> = FAKE_BUILTINS,
+): Runtime {
+  const find = (name: string | null) =>
+    name !== null && Object.hasOwn(builtins, name) ? builtins[name] : undefined;
+  return {
+    kind: "builtin",
+    prepare(artifact) {
+      if (!("builtin" in artifact) || !find(artifact.builtin)) {
+        const name = "builtin" in artifact ? artifact.builtin : null;
+        throw new AppError("ARTIFACT_INVALID", `No builtin named ${name}`, { builtin: name });
+      }
+      return acceptArtifact(artifact);
+    },
+    async run({ spell, input }) {
+      const builtin = find(spell.artifact.builtin);
+      if (!builtin) {
+        throw new AppError("RUNTIME_ERROR", "builtin not available", { builtin: spell.artifact.builtin });
+      }
+      return { output: builtin.run(input) };
+    },
+    describe(artifact) {
+      const builtin = find(artifact.builtin);
+      return builtin ? { description: builtin.description, inputSchema: builtin.inputSchema } : null;
+    },
+    close: async () => {},
+  };
 }
 
 /** Tokens are plain `Bearer <userId>` (prefix `admin:` for admins) in these tests. */
@@ -348,7 +427,12 @@ export const fakeAuthenticate =
     if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token", { reason: "missing_token" });
     if (token === "forged") throw new AppError("UNAUTHORIZED", "Bad signature", { reason: "bad_signature" });
     const isAdmin = token.startsWith("admin:");
-    return { userId: isAdmin ? token.slice("admin:".length) : token, isAdmin };
+    return {
+      userId: isAdmin ? token.slice("admin:".length) : token,
+      issuer: "https://tests.example",
+      isAdmin,
+      scopes: isAdmin ? ["spell:admin"] : [],
+    };
   };
 
 export function createMemoryEngineDeps(overrides: Partial<EngineDeps> = {}) {
@@ -361,7 +445,7 @@ export function createMemoryEngineDeps(overrides: Partial<EngineDeps> = {}) {
     spells: ports.spellStore,
     executions: ports.executionLog,
     billing: billing.billing,
-    runtimes: [],
+    runtimes: [createFakeBuiltinRuntime()],
     duplicateWaitMs: 2_000,
     ...overrides,
   };

@@ -1,0 +1,71 @@
+import { randomUUID } from "node:crypto";
+import { AppError, type ExecuteOutput, toAppError } from "@spell/contracts";
+import { assertNotBanned } from "../access.ts";
+import type { EngineContext } from "../context.ts";
+import type { ExecuteRequest } from "../engine-types.ts";
+import type { Charge, NewExecution } from "../ports.ts";
+import { assertCanRun } from "../visibility.ts";
+import { beginExecution, errorOf } from "./idempotency.ts";
+import { hashExecutionRequest } from "./request-hash.ts";
+import { runAndSettle } from "./settlement.ts";
+
+/** The whole pipeline: token → ban → spell → visibility → price → (idempotency) → charge → run → JSON. */
+export async function executeSpell(
+  context: EngineContext,
+  authorization: string | undefined,
+  request: ExecuteRequest,
+): Promise<ExecuteOutput> {
+  const startedAt = context.clock.monotonicMs();
+  // 1. token
+  const caller = await context.authenticate(authorization);
+  // One read for the caller and (only if not banned) the spell; the steps below decide in order.
+  const { user, lookup } = await context.users.ensureUserWithSpell(caller.userId, request.spell);
+  // 2. ban
+  assertNotBanned(user);
+  // 3. spell
+  if (!lookup) throw new AppError("SPELL_NOT_FOUND", `No spell ${request.spell}`, { spell: request.spell });
+  // 4. visibility
+  assertCanRun(lookup, user.id);
+  const { spell } = lookup;
+  // 5. price
+  const price = context.billing.quote(spell, user);
+  const idempotencyKey = request.idempotencyKey ?? null;
+  let execution: NewExecution = {
+    id: randomUUID(),
+    userId: user.id,
+    spellId: spell.id,
+    slug: spell.slug,
+    runtime: spell.runtime,
+    price,
+    idempotencyKey,
+    requestHash: idempotencyKey === null ? "" : hashExecutionRequest(spell.slug, request.input),
+  };
+  // A free execution without a key needs no row before it runs: one write after, fewer round trips.
+  const loggedAtStart = idempotencyKey !== null || price.amount > 0;
+  if (loggedAtStart) {
+    const begun = await beginExecution(context, execution);
+    if ("answer" in begun) return begun.answer;
+    execution = begun.run;
+  }
+  // 6. charge
+  let charge: Charge | null = null;
+  if (price.amount > 0) {
+    try {
+      charge = await context.billing.charge({ executionId: execution.id, user, spell, price });
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      // The provider was unreachable: a retry with the same key may try again (see beginExecution).
+      if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
+      await (error.code === "PAYMENT_REQUIRES_ACTION"
+        ? context.executions.markPendingPayment(execution.id, { input: request.input, error: errorOf(error) })
+        : context.executions.finish(
+            execution.id,
+            { kind: "failed", error: errorOf(error) },
+            context.clock.now(),
+          ));
+      throw error;
+    }
+  }
+  // 7. run, 8. settle and answer JSON
+  return runAndSettle(context, { execution, spell, input: request.input, charge, loggedAtStart, startedAt });
+}

@@ -1,0 +1,108 @@
+import { AppError } from "@spell/contracts";
+import { describe, expect, it } from "vitest";
+import { createEngine } from "../engine.ts";
+import { attachRuntimeLog } from "../runtime-log.ts";
+import { createMemoryEngineDeps, createRecordingRuntime } from "../testing/index.ts";
+
+describe("running and settling", () => {
+  it("gives the money back when the runtime fails after payment", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    const failing = createRecordingRuntime("wasm", () => {
+      throw new AppError("RUNTIME_ERROR", "trap", {});
+    });
+    deps.runtimes = [failing.runtime];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "bad@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const error = await engine.executeSpell("Bearer alice", { spell: "bad@v1", input: {} }).catch((e) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect(error.code).toBe("RUNTIME_ERROR");
+    expect(error.details.billing).toMatchObject({ refunded: true, charged: false });
+    expect(billing.settlements.map((s) => s.outcome)).toEqual(["failed"]);
+  });
+
+  it("logs a runtime's diagnostics with the execution, success or failure, without sending them", async () => {
+    const { deps, ports } = createMemoryEngineDeps();
+    const stderr = "x".repeat(5_000);
+    const { runtime } = createRecordingRuntime("wasm");
+    deps.runtimes = [
+      {
+        ...runtime,
+        async run({ input }) {
+          if (input.fail)
+            throw attachRuntimeLog(new AppError("RUNTIME_ERROR", "exit 1", { exitCode: 1 }), stderr);
+          return { output: { ok: true }, log: "note" };
+        },
+      },
+    ];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "logged@v1", runtime: "wasm" });
+    const ok = await engine.executeSpell("Bearer alice", { spell: "logged@v1", input: {} });
+    expect(ports.executions.get(ok.executionId)?.log).toBe("note");
+    const error = await engine
+      .executeSpell("Bearer alice", { spell: "logged@v1", input: { fail: true } })
+      .catch((e) => e);
+    expect(error.details).toEqual({ exitCode: 1 });
+    const failed = [...ports.executions.values()].find((execution) => execution.status === "failed");
+    expect(failed?.log).toBe(stderr);
+  });
+
+  it("still answers the runtime's error, and logs it, when the money cannot be released right away", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [
+      createRecordingRuntime("wasm", () => {
+        throw new AppError("RUNTIME_TIMEOUT", "too slow", { timeoutMs: 5 });
+      }).runtime,
+    ];
+    deps.billing = {
+      ...billing.billing,
+      settle: async () => {
+        throw new AppError("SERVICE_UNAVAILABLE", "Stripe unreachable");
+      },
+    };
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "slow@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const error = await engine.executeSpell("Bearer alice", { spell: "slow@v1", input: {} }).catch((e) => e);
+    expect(error.code).toBe("RUNTIME_TIMEOUT");
+    expect(error.details.billing).toMatchObject({ charged: false, refunded: false, settlementPending: true });
+    const [execution] = [...ports.executions.values()];
+    expect(execution?.status).toBe("failed");
+  });
+
+  it("tells the caller they were not charged when the capture cannot be made after a good run", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [createRecordingRuntime("wasm", () => ({ done: true })).runtime];
+    deps.billing = {
+      ...billing.billing,
+      settle: async () => {
+        throw new AppError("SERVICE_UNAVAILABLE", "Stripe unreachable");
+      },
+    };
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "paid@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const result = await engine.executeSpell("Bearer alice", { spell: "paid@v1", input: {} });
+    expect(result).toMatchObject({ output: { done: true }, billing: { charged: false, amount: 100 } });
+  });
+
+  it("turns an unexpected runtime exception into INTERNAL_ERROR without internals", async () => {
+    const { deps, ports } = createMemoryEngineDeps();
+    deps.runtimes = [
+      createRecordingRuntime("wasm", () => {
+        throw new Error("secret stack detail");
+      }).runtime,
+    ];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "boom@v1", runtime: "wasm" });
+    const error = await engine.executeSpell("Bearer alice", { spell: "boom@v1", input: {} }).catch((e) => e);
+    expect(error.code).toBe("INTERNAL_ERROR");
+    expect(error.message).not.toContain("secret");
+  });
+
+  it("answers RUNTIME_ERROR, after giving the money back, for a kind this server does not run", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "wasm@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const error = await engine.executeSpell("Bearer alice", { spell: "wasm@v1", input: {} }).catch((e) => e);
+    expect(error).toMatchObject({ code: "RUNTIME_ERROR", details: { runtime: "wasm" } });
+    expect(billing.settlements.map((s) => s.outcome)).toEqual(["failed"]);
+  });
+});

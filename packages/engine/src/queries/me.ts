@@ -1,0 +1,22 @@
+import type { MeOutput } from "@spell/contracts";
+import { admit } from "../access.ts";
+import type { EngineContext } from "../context.ts";
+import type { Session } from "../engine-types.ts";
+
+const RECENT_EXECUTIONS = 20;
+
+/** The caller's profile and recent usage; open to banned callers, as it is how they learn their status. */
+export async function me(context: EngineContext, session: Session): Promise<MeOutput> {
+  admit(session, "any");
+  const { user, usage } = await context.users.describe(session.user.id, RECENT_EXECUTIONS);
+  return {
+    ok: true,
+    user: {
+      id: user.id,
+      status: user.status,
+      hasPaymentMethod: context.billing.hasPaymentMethod(user),
+      createdAt: user.createdAt.toISOString(),
+    },
+    usage,
+  };
+}
