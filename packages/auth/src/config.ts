@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { NAMESPACE_PATTERN, NAMESPACE_SEPARATOR } from "./identity.ts";
 
 /** Asymmetric JWS algorithms an issuer may sign with; HS* only ever comes from a `secret` issuer. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -44,14 +45,23 @@ const ZJwksUri = z.url({ protocol: /^https?$/, error: "jwksUri must be an http(s
 );
 
 const admin = z.boolean().optional();
+/** Which users this issuer names (see identity.ts): by default its own; equal values share users. */
+const namespace = z
+  .string()
+  .regex(
+    NAMESPACE_PATTERN,
+    `namespace must be printable ASCII without "${NAMESPACE_SEPARATOR}", at most 200 characters`,
+  )
+  .optional();
 
 export const ZJwksIssuer = z.strictObject({
   issuer: ZIssuerName,
   jwks: z.strictObject({ keys: z.array(ZPublicJwk).min(1, "jwks.keys must not be empty") }),
   admin,
+  namespace,
 });
 
-export const ZJwksUriIssuer = z.strictObject({ issuer: ZIssuerName, jwksUri: ZJwksUri, admin });
+export const ZJwksUriIssuer = z.strictObject({ issuer: ZIssuerName, jwksUri: ZJwksUri, admin, namespace });
 
 export const ZPemIssuer = z.strictObject({
   issuer: ZIssuerName,
@@ -60,6 +70,7 @@ export const ZPemIssuer = z.strictObject({
     .regex(/-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/, "publicKeyPem must be a PEM public key (SPKI)"),
   alg: z.enum(ASYMMETRIC_ALGORITHMS),
   admin,
+  namespace,
 });
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
@@ -71,6 +82,7 @@ export const ZSecretIssuer = z.strictObject({
     message: `secret must be at least ${MIN_SECRET_BYTES} bytes`,
   }),
   admin,
+  namespace,
 });
 
 /** One trusted issuer: where its keys come from, and whether its tokens may carry `spell:admin`. */
@@ -120,6 +132,11 @@ export function assertUniqueIssuers(issuers: readonly TrustedIssuerConfig[]): vo
   issuers.forEach((config, index) => {
     if (seen.has(config.issuer)) {
       throw new Error(`${describeEntry(index, config)}: issuer is listed more than once`);
+    }
+    if (config.namespace === undefined && config.issuer.includes(NAMESPACE_SEPARATOR)) {
+      throw new Error(
+        `${describeEntry(index, config)}: an issuer containing "${NAMESPACE_SEPARATOR}" needs an explicit namespace`,
+      );
     }
     seen.add(config.issuer);
   });

@@ -51,6 +51,7 @@ describe("loadOrCreateDevIssuer", () => {
     const admin = await dev.mintToken({ sub: "root", scopes: ["spell:admin"] });
     await expect(verifier.verify(`Bearer ${admin}`)).resolves.toEqual({
       userId: "root",
+      subject: "root",
       issuer: DEV_ISSUER,
       isAdmin: true,
       scopes: ["spell:admin"],

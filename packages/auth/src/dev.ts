@@ -86,6 +86,9 @@ export async function loadOrCreateDevIssuer(dir: string): Promise<DevIssuer> {
       issuer: DEV_ISSUER,
       jwks: { keys: [{ ...publicJwk, kty: "EC", kid, alg: "ES256", use: "sig" }] },
       admin: true,
+      // Local users are the bare `sub` (`alice`), as the CLI and the quick start show them; the dev
+      // issuer is never trusted in production, where namespaces keep issuers apart.
+      namespace: "",
     },
     async mintToken({ sub, scopes = [], expiresIn = "12h", audience = DEFAULT_AUDIENCE }) {
       const claims = scopes.length > 0 ? { scope: scopes.join(" ") } : {};

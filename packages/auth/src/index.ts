@@ -8,6 +8,13 @@ export {
   ZTrustedIssuer,
 } from "./config.ts";
 export {
+  MAX_SUBJECT_LENGTH,
+  NAMESPACE_SEPARATOR,
+  namespaceOf,
+  subjectProblem,
+  userIdOf,
+} from "./identity.ts";
+export {
   ADMIN_SCOPE,
   AUTH_FAILURE_REASONS,
   type AuthFailureReason,

@@ -116,7 +116,7 @@ const secret = () => new TextEncoder().encode(SECRET);
 
 type Case = [name: string, token: () => Promise<string> | string, expected: AuthFailureReason | string];
 
-// `expected` is either a failure reason or the userId of an accepted token.
+// `expected` is either a failure reason or the subject of an accepted token.
 const corpus: Case[] = [
   [
     "jwks issuer, valid",
@@ -250,7 +250,7 @@ describe("token corpus", () => {
     const token = await makeToken();
     const attempt = verifier.verify(`Bearer ${token}`);
     if (expected.startsWith("user") || expected.endsWith("-user")) {
-      await expect(attempt).resolves.toMatchObject({ userId: expected });
+      await expect(attempt).resolves.toMatchObject({ subject: expected });
       return;
     }
     const error = await failure(attempt);
@@ -278,7 +278,7 @@ describe("authorization header", () => {
 
   it("accepts the scheme in any case", async () => {
     const token = await sign(rsa.privateKey, "RS256", { iss: "https://idp.rsa" });
-    await expect(verifier.verify(`bEaReR ${token}`)).resolves.toMatchObject({ userId: "user-1" });
+    await expect(verifier.verify(`bEaReR ${token}`)).resolves.toMatchObject({ subject: "user-1" });
   });
 });
 
@@ -286,7 +286,8 @@ describe("admin", () => {
   it("is granted by spell:admin from an admin-capable issuer", async () => {
     const token = await sign(ec.privateKey, "ES256", { iss: "https://idp.ec", scope: "read spell:admin" });
     await expect(verifier.verify(`Bearer ${token}`)).resolves.toEqual({
-      userId: "user-1",
+      userId: "https://idp.ec|user-1",
+      subject: "user-1",
       issuer: "https://idp.ec",
       isAdmin: true,
       scopes: ["read", "spell:admin"],
@@ -319,7 +320,7 @@ describe("options", () => {
   it("uses the configured audience", async () => {
     const custom = createTokenVerifier({ issuers, audience: "billing" });
     const token = await sign(rsa.privateKey, "RS256", { iss: "https://idp.rsa", aud: "billing" });
-    await expect(custom.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: "user-1" });
+    await expect(custom.verify(`Bearer ${token}`)).resolves.toMatchObject({ subject: "user-1" });
     const error = await failure(verifier.verify(`Bearer ${token}`));
     expect(error.details).toEqual({ reason: "wrong_audience" });
   });
@@ -357,7 +358,7 @@ describe("jwksUri issuer", () => {
         { iss: "https://idp.remote", sub },
         { kid: "remote-1" },
       );
-      await expect(fresh.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: sub });
+      await expect(fresh.verify(`Bearer ${token}`)).resolves.toMatchObject({ subject: sub });
     }
     expect(jwksHits - before).toBe(1);
   });
@@ -375,7 +376,7 @@ describe("jwksUri issuer", () => {
       { iss: "https://idp.remote" },
       { kid: "remote-1" },
     );
-    await expect(withFetch.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: "user-1" });
+    await expect(withFetch.verify(`Bearer ${token}`)).resolves.toMatchObject({ subject: "user-1" });
     expect(seen).toEqual([jwksUri]);
   });
 
@@ -421,7 +422,7 @@ describe("verified-token cache", () => {
   it("stops answering a cached token once it expires", async () => {
     const cached = createTokenVerifier({ issuers, audience: "spell", clockToleranceSec: 0 });
     const token = await sign(rsa.privateKey, "RS256", { iss: "https://idp.rsa", exp: now() + 1 });
-    await expect(cached.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: "user-1" });
+    await expect(cached.verify(`Bearer ${token}`)).resolves.toMatchObject({ subject: "user-1" });
     await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect((await failure(cached.verify(`Bearer ${token}`))).details).toEqual({ reason: "expired" });
   });
@@ -432,6 +433,6 @@ describe("verified-token cache", () => {
       ["a", "b", "c"].map((sub) => sign(secret(), "HS256", { iss: "https://idp.hs", sub })),
     );
     for (const token of tokens) await small.verify(`Bearer ${token}`);
-    await expect(small.verify(`Bearer ${tokens[0]}`)).resolves.toMatchObject({ userId: "a" });
+    await expect(small.verify(`Bearer ${tokens[0]}`)).resolves.toMatchObject({ subject: "a" });
   });
 });

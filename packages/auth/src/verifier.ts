@@ -17,6 +17,7 @@ import {
   assertUniqueIssuers,
   type TrustedIssuerConfig,
 } from "./config.ts";
+import { namespaceOf, subjectProblem, userIdOf } from "./identity.ts";
 
 export const DEFAULT_AUDIENCE = "spell";
 export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
@@ -33,6 +34,7 @@ export const AUTH_FAILURE_REASONS = [
   "not_yet_valid",
   "wrong_audience",
   "missing_sub",
+  "invalid_sub",
   "jwks_unavailable",
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
@@ -47,6 +49,7 @@ const MESSAGES: Record<AuthFailureReason, string> = {
   not_yet_valid: "Token is not yet valid",
   wrong_audience: "Token audience does not match",
   missing_sub: "Token has no subject",
+  invalid_sub: "Token subject cannot name a user",
   jwks_unavailable: "Issuer signing keys are unavailable",
 };
 
@@ -90,6 +93,8 @@ interface CachedCaller {
 
 interface IssuerVerifier {
   admin: boolean;
+  /** The namespace its subjects are users of (identity.ts). */
+  namespace: string;
   remote: boolean;
   verify(token: string): Promise<JWTPayload>;
 }
@@ -143,7 +148,7 @@ function buildIssuer(
   config: TrustedIssuerConfig,
   base: Pick<JWTVerifyOptions, "audience" | "clockTolerance" | "requiredClaims">,
   fetchImpl: typeof fetch | undefined,
-): IssuerVerifier {
+): Omit<IssuerVerifier, "namespace"> {
   const admin = config.admin === true;
   const name = config.issuer;
 
@@ -237,7 +242,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   };
   // A Map, not an object: `iss` is attacker-chosen and must not reach prototype keys.
   const issuers = new Map<string, IssuerVerifier>();
-  for (const config of options.issuers) issuers.set(config.issuer, buildIssuer(config, base, options.fetch));
+  for (const config of options.issuers) {
+    issuers.set(config.issuer, {
+      ...buildIssuer(config, base, options.fetch),
+      namespace: namespaceOf(config),
+    });
+  }
   const cacheSize = options.cacheSize ?? 10_000;
   const cacheTtlMs = options.cacheTtlMs ?? 60_000;
   // Keyed by the exact token string: only tokens that passed every check get in, so a forged or
@@ -290,10 +300,15 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }
 
       const sub = payload.sub;
-      if (typeof sub !== "string" || sub.length === 0 || sub.length > 255) throw unauthorized("missing_sub");
+      if (typeof sub !== "string" || sub.length === 0) throw unauthorized("missing_sub");
+      const problem = subjectProblem(issuer.namespace, sub);
+      if (problem !== null) {
+        throw new AppError("UNAUTHORIZED", MESSAGES.invalid_sub, { reason: "invalid_sub", problem });
+      }
       const scopes = scopesOf(payload);
       const caller: VerifiedCaller = Object.freeze({
-        userId: sub,
+        userId: userIdOf(issuer.namespace, sub),
+        subject: sub,
         issuer: iss,
         isAdmin: issuer.admin && scopes.includes(ADMIN_SCOPE),
         scopes: Object.freeze(scopes) as string[],

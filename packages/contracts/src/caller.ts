@@ -3,8 +3,13 @@
  * Declared here, below both, so neither depends on the other.
  */
 export interface VerifiedCaller {
-  /** The token's `sub`. */
+  /**
+   * The user: the token's `sub` within its issuer's namespace (`namespace|sub`, or the bare `sub` in
+   * the empty namespace) — never the `sub` alone, so no issuer can name another issuer's users.
+   */
   userId: string;
+  /** The token's `sub`, as the issuer wrote it. */
+  subject: string;
   issuer: string;
   /** True only for an admin-capable issuer whose token's `scope` contains `spell:admin`. */
   isAdmin: boolean;

@@ -6,7 +6,7 @@ import { createMemoryEngineDeps } from "./testing/index.ts";
 
 function session(status: "active" | "banned", isAdmin: boolean): Session {
   return {
-    caller: { userId: "u", issuer: "https://tests.example", isAdmin, scopes: [] },
+    caller: { userId: "u", subject: "u", issuer: "https://tests.example", isAdmin, scopes: [] },
     user: { id: "u", status, stripeCustomerId: null, hasPaymentMethod: false, createdAt: new Date(0) },
   };
 }
