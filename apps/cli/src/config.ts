@@ -46,8 +46,12 @@ export async function readConfig(ctx: CliContext): Promise<CliConfig> {
  * 0700 directory and replaced atomically (a crash never leaves half a file).
  */
 export async function updateConfig(ctx: CliContext, changes: CliConfig): Promise<string> {
+  return writeConfig(ctx, { ...(await readConfig(ctx)), ...changes });
+}
+
+/** Replaces the stored config with `next` (same file mode and atomic replacement as `updateConfig`). */
+export async function writeConfig(ctx: CliContext, next: CliConfig): Promise<string> {
   const path = configPath(ctx);
-  const next = { ...(await readConfig(ctx)), ...changes };
   await mkdir(configDir(ctx), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
   await writeFile(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600, flag: "wx" });

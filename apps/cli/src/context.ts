@@ -8,6 +8,11 @@ export interface CliContext {
   stderr(text: string): void;
   /** Passed to the SDK; the global fetch when absent. */
   fetch?: SpellFetch;
+  /** All of standard input, for `--input @-`; absent: there is none to read. */
+  readStdin?: () => Promise<string>;
+  /** Terminals get colour and the progress spinner; pipes and files get plain text. */
+  stdoutIsTTY?: boolean;
+  stderrIsTTY?: boolean;
 }
 
 /** Exit codes by class of failure, so scripts can tell them apart. */

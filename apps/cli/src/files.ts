@@ -35,16 +35,26 @@ async function readUserFile(ctx: CliContext, path: string, what: string): Promis
   }
 }
 
-/** `--input '{"a":1}'` or `--input @file.json`: always a JSON object, since spell inputs are objects. */
+async function readStdin(ctx: CliContext): Promise<string> {
+  if (!ctx.readStdin) throw new CliError("USAGE", "--input @- reads standard input, but there is none");
+  return ctx.readStdin();
+}
+
+/** `--input '{"a":1}'`, `--input @file.json` or `--input @-` (standard input): always a JSON object, since spell inputs are objects. */
 export async function parseInput(ctx: CliContext, raw: string | undefined): Promise<Record<string, unknown>> {
   if (raw === undefined) return {};
-  const fromFile = raw.startsWith("@");
-  const text = fromFile ? (await readUserFile(ctx, raw.slice(1), "input file")).toString("utf8") : raw;
+  const fromStdin = raw === "@-";
+  const fromFile = raw.startsWith("@") && !fromStdin;
+  const text = fromStdin
+    ? await readStdin(ctx)
+    : fromFile
+      ? (await readUserFile(ctx, raw.slice(1), "input file")).toString("utf8")
+      : raw;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const where = fromFile ? `${raw.slice(1)} is` : "--input is";
+    const where = fromStdin ? "standard input is" : fromFile ? `${raw.slice(1)} is` : "--input is";
     throw new CliError("USAGE", `${where} not valid JSON: ${(error as Error).message}`);
   }
   if (!isPlainObject(value))

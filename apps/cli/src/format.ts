@@ -1,5 +1,6 @@
 import type { ErrorCode } from "@spell/contracts";
 import { isSpellError } from "@spell/sdk";
+import { type Paint, PLAIN_PAINT } from "./color.ts";
 import { CliError, EXIT, type ExitCode } from "./context.ts";
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
@@ -59,11 +60,15 @@ function issueLines(issues: unknown): string[] | undefined {
 }
 
 /** `error CODE: message`, then details compactly; returns the text and the exit code. */
-export function describeError(error: unknown): { text: string; exitCode: ExitCode } {
+export function describeError(
+  error: unknown,
+  paint: Paint = PLAIN_PAINT,
+): { text: string; exitCode: ExitCode } {
+  const heading = (code: string, message: string) => `${paint.red(`error ${code}`)}: ${message}`;
   if (error instanceof CliError)
-    return { text: `error ${error.code}: ${error.message}\n`, exitCode: error.exitCode };
+    return { text: `${heading(error.code, error.message)}\n`, exitCode: error.exitCode };
   if (isSpellError(error)) {
-    const lines = [`error ${error.code}: ${error.message}`];
+    const lines = [heading(error.code, error.message)];
     const { issues, ...rest } = error.details;
     const issueText = issueLines(issues);
     if (issueText) lines.push(...issueText);
@@ -73,11 +78,29 @@ export function describeError(error: unknown): { text: string; exitCode: ExitCod
       error.isNetworkError && error.status === 0
         ? "is the server running? start it with `pnpm start`, or point SPELL_API_URL / --api-url at it"
         : hintFor(error.code, error.details);
-    if (hint) lines.push(`  hint: ${hint}`);
+    if (hint) lines.push(paint.dim(`  hint: ${hint}`));
     return { text: `${lines.join("\n")}\n`, exitCode: exitCodeFor(error.code) };
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { text: `error INTERNAL_ERROR: ${message}\n`, exitCode: EXIT.other };
+  return { text: `${heading("INTERNAL_ERROR", message)}\n`, exitCode: EXIT.other };
+}
+
+/**
+ * The error as `--json` prints it, on standard output: the server's unified error body, so a
+ * script reads one shape whether the failure was the CLI's or the server's.
+ */
+export function errorJson(error: unknown): {
+  ok: false;
+  error: { code: string; message: string; details: object };
+} {
+  if (error instanceof CliError)
+    return { ok: false, error: { code: error.code, message: error.message, details: {} } };
+  if (isSpellError(error)) {
+    const details = error.isNetworkError ? { ...error.details, network: true } : error.details;
+    return { ok: false, error: { code: error.code, message: error.message, details } };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { ok: false, error: { code: "INTERNAL_ERROR", message, details: {} } };
 }
 
 /** An amount in minor units, as people read it: `free`, `$0.50`, `¥50`. */
@@ -96,18 +119,27 @@ export function pretty(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
 
+// Built from a string: a literal ESC in a regex literal reads as a mistake.
+const ANSI_SEQUENCE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+/** Width on screen: colour codes take none. */
+const visibleLength = (cell: string) => cell.replace(ANSI_SEQUENCE, "").length;
+
 /** A plain text table: columns padded to their widest cell. */
 export function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+      widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell));
     });
   }
   return rows
     .map((row) =>
       row
-        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .map((cell, i) =>
+          i === row.length - 1
+            ? cell
+            : cell + " ".repeat(Math.max(0, (widths[i] ?? 0) - visibleLength(cell))),
+        )
         .join("  ")
         .trimEnd(),
     )

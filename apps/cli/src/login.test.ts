@@ -103,9 +103,12 @@ describe("dev tokens", () => {
   it("login --dev mints a token with the server's dev issuer key in SPELL_DATA_DIR and saves it", async () => {
     const dataDir = join(dir, "data");
     const issuer = await loadOrCreateDevIssuer(dataDir);
+    // The server is asked whether it trusts the token before it is saved.
+    const api = fakeApi(() => ok({}));
     const res = await runCli(["login", "--dev", "--sub", "bob", "--admin"], {
       cwd: dir,
       env: { SPELL_DATA_DIR: dataDir },
+      fetch: api.fetch,
     });
     expect(res.code).toBe(0);
     const { token } = JSON.parse(await readFile(configFile(), "utf8")) as { token: string };

@@ -1,13 +1,17 @@
 import { readFile } from "node:fs/promises";
-import { createSpellClient, type SpellClient } from "@spell/sdk";
+import { createSpellClient, isSpellError, type SpellClient } from "@spell/sdk";
 import { Command, CommanderError, Option } from "commander";
 import { addBillingCommands } from "./billing.ts";
-import { resolveConnection, updateConfig } from "./config.ts";
+import { paintFor } from "./color.ts";
+import { completionScript, SHELLS, type Shell } from "./completion.ts";
+import { readConfig, resolveConnection, updateConfig, writeConfig } from "./config.ts";
 import { type CliContext, CliError, EXIT } from "./context.ts";
 import { mintDevToken, peekClaims } from "./dev.ts";
 import { attachFiles, extractOutputs, type FieldPath, parseFieldPath, parseInput } from "./files.ts";
-import { describeError, formatPrice, pretty, table } from "./format.ts";
+import { describeError, errorJson, formatPrice, pretty, table } from "./format.ts";
 import { resolveUserPath } from "./paths.ts";
+import { findRun, runDetails, runsTable } from "./runs.ts";
+import { startSpinner } from "./spinner.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const collect = (flag: string) => (value: string, previous: FieldPath[]) => [
@@ -72,7 +76,7 @@ export function buildProgram(ctx: CliContext): Command {
     .command("exec")
     .description("Run a spell and print its output")
     .argument("<slug>", "the spell, e.g. echo@v1")
-    .option("-i, --input <json>", "the input: a JSON object, or @file.json")
+    .option("-i, --input <json>", "the input: a JSON object, @file.json, or @- for standard input")
     .option(
       "-f, --file <field=path>",
       "put a file's base64 into input.<field> (repeatable)",
@@ -103,7 +107,10 @@ export function buildProgram(ctx: CliContext): Command {
       };
       const body = await attachFiles(ctx, await parseInput(ctx, input), file);
       const spell = await client(cmd);
-      const result = await spell.execute(slug, body, idempotencyKey ? { idempotencyKey } : {});
+      const spinner = startSpinner(ctx, `running ${slug}…`, { quiet: json === true });
+      const result = await spell
+        .execute(slug, body, idempotencyKey ? { idempotencyKey } : {})
+        .finally(() => spinner.stop());
       const { rest, written } = await extractOutputs(ctx, result.output, outs);
       if (json) {
         out(`${JSON.stringify({ ...result, output: rest })}\n`);
@@ -197,6 +204,24 @@ export function buildProgram(ctx: CliContext): Command {
           ),
         );
       }
+    });
+
+  program
+    .command("runs")
+    .description("Your recent executions with status and cost, or one of them by id")
+    .argument("[executionId]", "show this execution only")
+    .option("--json", "print the raw JSON result")
+    .action(async (executionId: string | undefined, opts: { json?: boolean }, cmd: Command) => {
+      const { usage } = await (await client(cmd)).me();
+      const paint = paintFor(ctx, "stdout");
+      if (executionId !== undefined) {
+        const found = findRun(usage.recent, executionId);
+        return out(
+          opts.json ? `${JSON.stringify({ ok: true, execution: found })}\n` : runDetails(found, paint),
+        );
+      }
+      if (opts.json) return out(`${JSON.stringify({ ok: true, executions: usage.recent })}\n`);
+      out(runsTable(usage.recent, paint));
     });
 
   const admin = program
@@ -327,9 +352,53 @@ export function buildProgram(ctx: CliContext): Command {
       }
       const token = opts.token ?? (await mintDevToken(ctx, devOptions(opts)));
       const { apiUrl } = cmd.optsWithGlobals<{ apiUrl?: string }>();
+      if (opts.dev) await probeDevToken(cmd, token);
       const path = await updateConfig(ctx, { token, ...(apiUrl ? { apiUrl } : {}) });
       out(`logged in${expiry(token)}; token saved to ${path}\n`);
       if (ctx.env.SPELL_TOKEN) err("note: SPELL_TOKEN is set and takes precedence over the saved token\n");
+    });
+
+  /**
+   * A dev token is only worth saving where the server trusts the dev issuer: a production server
+   * (or one with another data dir) would refuse it, and saving it would replace a working token.
+   */
+  async function probeDevToken(cmd: Command, token: string): Promise<void> {
+    const { apiUrl } = await resolveConnection(ctx, cmd.optsWithGlobals<{ apiUrl?: string }>().apiUrl);
+    const probe = createSpellClient({ baseUrl: apiUrl, token, ...(ctx.fetch ? { fetch: ctx.fetch } : {}) });
+    try {
+      await probe.me();
+    } catch (error) {
+      if (isSpellError(error) && error.code === "UNAUTHORIZED")
+        throw new CliError(
+          "DEV_ISSUER_NOT_TRUSTED",
+          `${apiUrl} does not trust this dev token (${String(error.details.reason ?? "unauthorized")}); the saved token is unchanged. Use spell login --token <JWT> for this server`,
+          EXIT.auth,
+        );
+      throw error;
+    }
+  }
+
+  program
+    .command("logout")
+    .description("Forget the saved token (the saved API URL is kept)")
+    .action(async () => {
+      const { token, ...rest } = await readConfig(ctx);
+      if (token === undefined) out("not logged in\n");
+      else out(`logged out; token removed from ${await writeConfig(ctx, rest)}\n`);
+      if (ctx.env.SPELL_TOKEN)
+        err("note: SPELL_TOKEN is still set in your environment and is used instead\n");
+    });
+
+  program
+    .command("completion")
+    .description("Print a shell completion script (bash, zsh or fish)")
+    .addArgument(new Command().createArgument("<shell>", "bash, zsh or fish").choices(SHELLS))
+    .addHelpText(
+      "after",
+      "\nInstall:\n  bash  source <(spell completion bash)        # in ~/.bashrc\n  zsh   source <(spell completion zsh)         # in ~/.zshrc, after compinit\n  fish  spell completion fish > ~/.config/fish/completions/spell.fish",
+    )
+    .action((shell: Shell) => {
+      out(completionScript(program, shell));
     });
 
   program
@@ -361,19 +430,40 @@ function devOptions(opts: LoginOptions) {
   return { sub: opts.sub, admin: Boolean(opts.admin), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) };
 }
 
-/** Runs `spell <argv>` and returns the exit code; never throws. */
+/** `--json` among the options (not after `--`), for failures before any command's action runs. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+/**
+ * Runs `spell <argv>` and returns the exit code; never throws. With `--json` a failure is the
+ * unified error body on standard output (scripts read one stream), with the same exit code.
+ */
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const program = buildProgram(ctx);
+  let json = wantsJson(argv);
+  program.hook("preAction", (_program, action) => {
+    json = action.opts<{ json?: boolean }>().json === true;
+  });
   try {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Commander has already printed its message (or the help) through configureOutput.
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.exitCode === 0) return EXIT.ok;
+      if (json) {
+        const message = error.message.replace(/^error: /, "");
+        ctx.stdout(
+          `${JSON.stringify({ ok: false, error: { code: "USAGE", message, details: { reason: error.code } } })}\n`,
+        );
+      }
+      return EXIT.usage;
     }
-    const { text, exitCode } = describeError(error);
-    ctx.stderr(text);
+    const { text, exitCode } = describeError(error, paintFor(ctx, "stderr"));
+    if (json) ctx.stdout(`${JSON.stringify(errorJson(error))}\n`);
+    else ctx.stderr(text);
     return exitCode;
   }
 }

@@ -21,6 +21,7 @@ describe("403 FORBIDDEN on admin routes", () => {
     expect(response.status).toBe(403);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "FORBIDDEN", message: expect.any(String), details: {} },
     });
   });
@@ -153,6 +154,7 @@ describe("501 BILLING_NOT_CONFIGURED", () => {
     expect(response.status).toBe(501);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "BILLING_NOT_CONFIGURED", message: expect.any(String), details: {} },
     });
   });

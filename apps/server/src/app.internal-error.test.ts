@@ -37,6 +37,7 @@ describe("unexpected failures", () => {
     expect(response.status).toBe(500);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "INTERNAL_ERROR", message: "Internal error", details: {} },
     });
     expect(JSON.stringify(response.body)).not.toContain("hunter2");

@@ -3,11 +3,18 @@ import { AppError } from "@spell/contracts";
 import type { Engine } from "@spell/engine";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type Express, type Request } from "express";
-import { DEFAULT_BODY_LIMIT } from "./env.ts";
-import { consoleLogger, type Logger, logIfServerError } from "./errors.ts";
+import { mountDocs } from "./docs/docs.ts";
+import { DEFAULT_BODY_LIMIT, type TrustProxy } from "./env.ts";
+import { errorSinkOf, type Logger, logIfServerError } from "./errors.ts";
 import type { BillingRouteContext } from "./http/billing.ts";
 import { errorHandler, notFoundHandler, requireJsonBody, sendError } from "./http/guards.ts";
-import { createRestHandlers } from "./http/rest.ts";
+import { createRestHandlers, restRoutes } from "./http/rest.ts";
+import { type McpOptions, mountMcp } from "./mcp/http.ts";
+import { accessLog, requestFactsOf, routeLabels } from "./observability/access-log.ts";
+import { createLogger, type PinoLogger } from "./observability/logger.ts";
+import { type Metrics, metricsHandler } from "./observability/metrics.ts";
+import { observeEngine } from "./observability/observed-engine.ts";
+import { requestIdMiddleware, requestIdOf } from "./observability/request-id.ts";
 
 export interface AppOptions {
   engine: Engine;
@@ -17,23 +24,43 @@ export interface AppOptions {
   maxBodySize?: number;
   /** Where clients reach this server; the OpenAPI document's server URL is `<publicUrl>/api`. */
   publicUrl?: string;
+  /** The structured logger: one access line per request, server errors with their request id. */
+  log?: PinoLogger;
+  /**
+   * Where server errors go instead of `log` (tests capture them here). Given alone, no access
+   * lines are written.
+   */
   logger?: Logger;
+  /** Request, execution and charge metrics are recorded here when set. */
+  metrics?: Metrics;
+  /**
+   * Serve `GET /metrics` on this app (not when a separate metrics port serves it); with a token,
+   * only `Authorization: Bearer <token>` reads it.
+   */
+  metricsEndpoint?: { token: string | undefined };
+  /** Express's `trust proxy`: which proxies' `X-Forwarded-*` headers to believe (default none). */
+  trustProxy?: TrustProxy;
   /**
    * Routes mounted before `/api` and `/trpc`, with their own body handling: the billing webhook
    * (`POST /api/billing/webhook`, raw body for the signature) and local test-provider pages.
    */
   extraRoutes?: (app: Express, context: BillingRouteContext) => void;
+  /** `/mcp`: the issuers named in its Protected Resource Metadata, the browser origins it admits. */
+  mcp?: McpOptions;
   /** OpenAPI path items (relative to `/api`) of routes mounted by `extraRoutes`. */
   openApiPaths?: Record<string, unknown>;
 }
 
 export function createApp(options: AppOptions): Express {
-  const { engine } = options;
-  const logger = options.logger ?? consoleLogger;
+  const { engine, metrics } = options;
+  // Without a logger of its own an app still reports its failures, and stays quiet otherwise.
+  const log = options.log ?? createLogger({ level: options.logger ? "silent" : "warn" });
+  const logger = options.logger ?? errorSinkOf(log);
   const maxBodySize = options.maxBodySize ?? DEFAULT_BODY_LIMIT;
+  const observed = observeEngine(engine, metrics);
 
   const createContext = (req: Request): Context => ({
-    engine,
+    engine: req.res ? observed(requestFactsOf(req.res)) : engine,
     authorization: req.headers.authorization,
     idempotencyKey: headerValue(req.headers["idempotency-key"]),
   });
@@ -50,9 +77,27 @@ export function createApp(options: AppOptions): Express {
   }
   const openApiJson = JSON.stringify(openApiDocument);
 
+  const restPaths = [...restRoutes(appRouter).keys()].map((key) => `/api${key.slice(key.indexOf(" ") + 1)}`);
+  const routeOf = routeLabels([
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/openapi.json",
+    ...restPaths,
+    ...Object.keys(options.openApiPaths ?? {}).map((path) => `/api${path}`),
+    ...Object.keys(appRouter._def.procedures).map((procedure) => `/trpc/${procedure}`),
+  ]);
+
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  app.set("trust proxy", options.trustProxy ?? false);
+  app.use(requestIdMiddleware);
+  app.use(accessLog({ log: log.isLevelEnabled("info") ? log : undefined, metrics, routeOf }));
+
+  if (metrics && options.metricsEndpoint) {
+    app.get("/metrics", metricsHandler(metrics, options.metricsEndpoint.token));
+  }
 
   app.get("/healthz", (_req, res) => {
     res.json({ ok: true });
@@ -68,13 +113,17 @@ export function createApp(options: AppOptions): Express {
         {},
         { cause: error },
       );
-      logIfServerError(logger, appError, "GET /readyz");
+      logIfServerError(logger, appError, "GET /readyz", { requestId: requestIdOf(res) });
       sendError(res, appError);
     }
   });
   app.get("/api/openapi.json", (_req, res) => {
     res.type("application/json").send(openApiJson);
   });
+
+  // Issue 9: MCP (+ its Protected Resource Metadata) and the interactive API reference.
+  mountMcp(app, { ...options.mcp, engine, publicUrl: options.publicUrl, maxBodySize, logger });
+  mountDocs(app, { engine, publicUrl: options.publicUrl });
 
   options.extraRoutes?.(app, { engine, bodyLimit: maxBodySize });
 
@@ -88,7 +137,10 @@ export function createApp(options: AppOptions): Express {
       allowBatching: false,
       maxBodySize,
       createContext: ({ req }) => createContext(req),
-      onError: ({ error, path }) => logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`),
+      onError: ({ error, path, req }) =>
+        logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`, {
+          requestId: req.res ? requestIdOf(req.res) : undefined,
+        }),
     }),
   );
   app.use(

@@ -87,6 +87,7 @@ describe("POST /api/billing/webhook", () => {
     expect(response.status).toBe(400);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "VALIDATION_ERROR", message: expect.any(String), details: expect.any(Object) },
     });
     expect((await s.h.testDb.database.billing.getCustomer(max.id)).defaultPaymentMethodId).toBeNull();

@@ -123,3 +123,103 @@ describe("parseEnv: billing", () => {
     expect(env.billingReturnOrigins).toEqual(["https://app.example", "http://localhost:3000"]);
   });
 });
+
+describe("parseEnv: production operations", () => {
+  const PRODUCTION = {
+    NODE_ENV: "production",
+    DATABASE_URL: "postgresql://127.0.0.1/x",
+    SPELL_SIGNING_KEY: "k".repeat(32),
+  };
+  const files = (contents: Record<string, string>) => (path: string) => {
+    const text = contents[path];
+    if (text === undefined) throw Object.assign(new Error("missing"), { code: "ENOENT" });
+    return text;
+  };
+
+  it("reads JSON settings and secrets from <NAME>_FILE, dropping one trailing newline", () => {
+    const env = parseEnv(
+      {
+        ...PRODUCTION,
+        SPELL_SIGNING_KEY: undefined,
+        SPELL_TRUSTED_ISSUERS_FILE: "/run/secrets/issuers.json",
+        SPELL_API_SECRETS_FILE: "/run/secrets/api.json",
+        SPELL_SIGNING_KEY_FILE: "/run/secrets/signing",
+      },
+      {
+        readFile: files({
+          "/run/secrets/issuers.json": `${ISSUER}\n`,
+          "/run/secrets/api.json": '{"upstream":"tok"}',
+          "/run/secrets/signing": `${"f".repeat(40)}\n`,
+        }),
+      },
+    );
+    expect(env.trustedIssuers.map((issuer) => issuer.issuer)).toEqual(["https://issuer.example"]);
+    expect(env.api.secrets).toEqual({ upstream: "tok" });
+    expect(env.api.signingKey).toBe("f".repeat(40));
+  });
+
+  it("refuses a variable set both directly and as a file, and an unreadable file", () => {
+    expect(() =>
+      parseEnv(
+        { SPELL_API_SECRETS: "{}", SPELL_API_SECRETS_FILE: "/x" },
+        { readFile: files({ "/x": "{}" }) },
+      ),
+    ).toThrowError(/SPELL_API_SECRETS and SPELL_API_SECRETS_FILE are both set/);
+    expect(() => parseEnv({ SPELL_TRUSTED_ISSUERS_FILE: "/nope" }, { readFile: files({}) })).toThrowError(
+      /SPELL_TRUSTED_ISSUERS_FILE: cannot read \/nope \(ENOENT\)/,
+    );
+  });
+
+  it("seeds demo spells outside production only, unless SPELL_SEED_DEMOS says otherwise", () => {
+    expect(parseEnv({}).seedDemos).toBe(true);
+    expect(parseEnv({ SPELL_SEED_DEMOS: "0" }).seedDemos).toBe(false);
+    expect(parseEnv({ ...PRODUCTION, SPELL_TRUSTED_ISSUERS: ISSUER }).seedDemos).toBe(false);
+    expect(parseEnv({ ...PRODUCTION, SPELL_TRUSTED_ISSUERS: ISSUER, SPELL_SEED_DEMOS: "1" }).seedDemos).toBe(
+      true,
+    );
+    expect(() => parseEnv({ SPELL_SEED_DEMOS: "maybe" })).toThrowError(/SPELL_SEED_DEMOS/);
+  });
+
+  it.each([
+    [undefined, false],
+    ["false", false],
+    ["true", true],
+    ["2", 2],
+    ["loopback, 10.0.0.0/8", "loopback, 10.0.0.0/8"],
+  ] as const)("SPELL_TRUST_PROXY=%s is trust proxy %s", (value, expected) => {
+    expect(parseEnv(value === undefined ? {} : { SPELL_TRUST_PROXY: value }).trustProxy).toEqual(expected);
+  });
+
+  it("never serves /metrics on the API port in production without a token", () => {
+    const production = { ...PRODUCTION, SPELL_TRUSTED_ISSUERS: ISSUER };
+    expect(parseEnv({}).metrics.onApiPort).toBe(true);
+    expect(parseEnv(production).metrics.onApiPort).toBe(false);
+    expect(parseEnv({ ...production, SPELL_METRICS_TOKEN: "t".repeat(24) }).metrics).toMatchObject({
+      onApiPort: true,
+      token: "t".repeat(24),
+    });
+    expect(parseEnv({ ...production, SPELL_METRICS_PORT: "9464" }).metrics).toMatchObject({
+      onApiPort: false,
+      port: 9464,
+      host: "127.0.0.1",
+    });
+  });
+
+  it("logs JSON unless a person is watching in development", () => {
+    expect(parseEnv({}, { stdoutIsTTY: true }).log).toEqual({ level: "info", format: "pretty" });
+    expect(parseEnv({}, { stdoutIsTTY: false }).log.format).toBe("json");
+    expect(parseEnv({ NODE_ENV: "test" }, { stdoutIsTTY: true }).log.format).toBe("json");
+    expect(
+      parseEnv({ SPELL_LOG_LEVEL: "debug", SPELL_LOG_FORMAT: "json" }, { stdoutIsTTY: true }).log,
+    ).toEqual({
+      level: "debug",
+      format: "json",
+    });
+    expect(() => parseEnv({ SPELL_LOG_LEVEL: "loud" })).toThrowError(/SPELL_LOG_LEVEL/);
+  });
+
+  it("retries the database at start 10 times by default", () => {
+    expect(parseEnv({}).databaseStartRetries).toBe(10);
+    expect(parseEnv({ SPELL_DB_START_RETRIES: "0" }).databaseStartRetries).toBe(0);
+  });
+});

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseTrustedIssuers, type TrustedIssuerConfig } from "@spell/auth";
@@ -6,6 +7,7 @@ import { parseStripeApiBase } from "@spell/billing";
 import { DEFAULT_JSON_BOUNDS } from "@spell/contracts";
 import { z } from "zod";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http/limits.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/logger.ts";
 
 /** The repository root: `.spell/` (embedded database, dev issuer key) lives there by default. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -13,6 +15,24 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+export const DEFAULT_DB_START_RETRIES = 10;
+
+/**
+ * Settings that may instead be read from a file named by `<NAME>_FILE` (Docker and Kubernetes
+ * secrets are files): the JSON ones, which are awkward in one environment variable, and the secrets.
+ */
+export const FILE_VARIABLES = [
+  "SPELL_TRUSTED_ISSUERS",
+  "SPELL_API_SECRETS",
+  "SPELL_SIGNING_KEY",
+  "SPELL_METRICS_TOKEN",
+  "DATABASE_URL",
+  "STRIPE_SECRET_KEY",
+  "STRIPE_WEBHOOK_SECRET",
+] as const;
+
+/** Express's `trust proxy`: off, on (every hop), a hop count, or addresses/subnets/names. */
+export type TrustProxy = boolean | number | string;
 
 const optionalString = z
   .string()
@@ -55,6 +75,21 @@ const ZTrustedIssuers = optionalString.transform((text, ctx): TrustedIssuerConfi
   }
 });
 
+const flag = optionalString.transform((text, ctx): boolean | undefined => {
+  if (text === undefined) return undefined;
+  const value = text.toLowerCase();
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  ctx.addIssue({ code: "custom", message: `expected 1/0 or true/false, got "${text}"` });
+  return z.NEVER;
+});
+
+const ZTrustProxy = optionalString.transform((text): TrustProxy => {
+  if (text === undefined || text.toLowerCase() === "false") return false;
+  if (text.toLowerCase() === "true") return true;
+  return /^\d+$/.test(text) ? Number(text) : text;
+});
+
 const commaList = optionalString.transform((text) =>
   text === undefined
     ? []
@@ -95,6 +130,17 @@ const ZEnvSource = z.object({
   SPELL_BILLING_RETURN_ORIGINS: commaList,
   SPELL_BILLING: optionalString.pipe(z.enum(["stripe", "local", "none"]).optional()),
   SPELL_PUBLIC_URL: optionalString,
+  SPELL_LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
+  SPELL_LOG_FORMAT: optionalString.pipe(z.enum(["json", "pretty"]).optional()),
+  SPELL_METRICS_PORT: z.preprocess(
+    (value) => (value === undefined || value === "" ? undefined : value),
+    z.coerce.number().int().min(0).max(65535).optional(),
+  ),
+  SPELL_METRICS_HOST: optionalString,
+  SPELL_METRICS_TOKEN: optionalString,
+  SPELL_TRUST_PROXY: ZTrustProxy,
+  SPELL_SEED_DEMOS: flag,
+  SPELL_DB_START_RETRIES: z.coerce.number().int().min(0).max(1000).default(DEFAULT_DB_START_RETRIES),
 });
 
 export type BillingMode = "stripe" | "local" | "none";
@@ -146,6 +192,29 @@ export interface Env {
   /** Origins Checkout and the portal may return to; empty: the server's own origin (outside production). */
   billingReturnOrigins: string[];
   publicUrl: string | undefined;
+  log: { level: LogLevel; format: LogFormat };
+  metrics: {
+    /** Set: `/metrics` is served on this port only (not on the API port). */
+    port: number | undefined;
+    host: string;
+    /** Set: `/metrics` needs `Authorization: Bearer <token>`. */
+    token: string | undefined;
+    /** On the API port: outside production, or in production with a token. */
+    onApiPort: boolean;
+  };
+  /** Express's `trust proxy` (`SPELL_TRUST_PROXY`): needed behind a load balancer for client addresses. */
+  trustProxy: TrustProxy;
+  /** Publish the demo spells at start: outside production, or with `SPELL_SEED_DEMOS=1`. */
+  seedDemos: boolean;
+  /** Attempts to reach the database at start beyond the first, with backoff, before giving up. */
+  databaseStartRetries: number;
+}
+
+export interface ParseEnvOptions {
+  /** Reads `<NAME>_FILE` files (tests replace it). */
+  readFile?: (path: string) => string;
+  /** Whether standard output is a terminal: pretty logs by default in development. */
+  stdoutIsTTY?: boolean;
 }
 
 export class EnvError extends Error {
@@ -156,12 +225,16 @@ export class EnvError extends Error {
  * Reads the configuration once. In production, anything the server cannot safely default is listed
  * in one error instead of failing later on the first request.
  */
-export function parseEnv(source: EnvSource = process.env): Env {
-  const parsed = ZEnvSource.safeParse(source);
+export function parseEnv(source: EnvSource = process.env, options: ParseEnvOptions = {}): Env {
+  const parsed = ZEnvSource.safeParse(withFileVariables(source, options.readFile ?? readSecretFile));
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) =>
-      issue.code === "custom" ? issue.message : `${issue.path.join(".")}: ${issue.message}`,
-    );
+    // Custom messages name their variable already; the others get the variable's name in front.
+    const lines = parsed.error.issues.map((issue) => {
+      const name = issue.path.join(".");
+      return issue.code === "custom" && issue.message.includes(name)
+        ? issue.message
+        : `${name}: ${issue.message}`;
+    });
     throw new EnvError(`Invalid configuration:\n  - ${lines.join("\n  - ")}`);
   }
   const raw = parsed.data;
@@ -225,7 +298,56 @@ export function parseEnv(source: EnvSource = process.env): Env {
     },
     billingReturnOrigins: billing.returnOrigins,
     publicUrl: raw.SPELL_PUBLIC_URL,
+    log: {
+      level: raw.SPELL_LOG_LEVEL ?? "info",
+      format:
+        raw.SPELL_LOG_FORMAT ??
+        (raw.NODE_ENV === "development" && (options.stdoutIsTTY ?? process.stdout.isTTY === true)
+          ? "pretty"
+          : "json"),
+    },
+    metrics: {
+      port: raw.SPELL_METRICS_PORT,
+      host: raw.SPELL_METRICS_HOST ?? raw.HOST,
+      token: raw.SPELL_METRICS_TOKEN,
+      onApiPort:
+        raw.SPELL_METRICS_PORT === undefined && (!production || raw.SPELL_METRICS_TOKEN !== undefined),
+    },
+    trustProxy: raw.SPELL_TRUST_PROXY,
+    seedDemos: raw.SPELL_SEED_DEMOS ?? !production,
+    databaseStartRetries: raw.SPELL_DB_START_RETRIES,
   };
+}
+
+function readSecretFile(path: string): string {
+  return readFileSync(path, "utf8");
+}
+
+/**
+ * `<NAME>_FILE` read into `<NAME>` (one trailing newline dropped, as editors and `echo` add one).
+ * Both set is refused: which one wins would be a guess.
+ */
+function withFileVariables(source: EnvSource, readFile: (path: string) => string): EnvSource {
+  const problems: string[] = [];
+  let resolved: EnvSource | undefined;
+  for (const name of FILE_VARIABLES) {
+    const path = source[`${name}_FILE`]?.trim();
+    if (!path) continue;
+    if (source[name]?.trim()) {
+      problems.push(`${name} and ${name}_FILE are both set; keep one`);
+      continue;
+    }
+    resolved ??= { ...source };
+    try {
+      resolved[name] = readFile(path).replace(/\r?\n$/, "");
+    } catch (error) {
+      problems.push(
+        `${name}_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new EnvError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  return resolved ?? source;
 }
 
 /**

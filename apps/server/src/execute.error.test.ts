@@ -12,6 +12,7 @@ afterAll(() => h?.close());
 const errorBody = (code: string) => ({
   ok: false,
   error: { code, message: expect.any(String), details: expect.any(Object) },
+  requestId: expect.any(String),
 });
 
 async function trpcError(promise: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {

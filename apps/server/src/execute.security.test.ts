@@ -59,6 +59,7 @@ describe("401 UNAUTHORIZED with details.reason", () => {
     expect(response.status).toBe(401);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "UNAUTHORIZED", message: expect.any(String), details: { reason } },
     });
   });
@@ -106,6 +107,7 @@ describe("403 USER_BANNED", () => {
     expect(refused.status).toBe(403);
     expect(refused.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "USER_BANNED", message: expect.any(String), details: { userId: mallory.id } },
     });
     // Refused before the spell is even looked up: an unknown slug answers the same.

@@ -1,69 +1,102 @@
 import { configureJsonBounds } from "@spell/contracts";
-import { EnvError, parseEnv } from "./env.ts";
+import { type Env, EnvError, parseEnv } from "./env.ts";
+import { createLogger, logDestination, type PinoLogger } from "./observability/logger.ts";
+import { DatabaseUnavailableError } from "./observability/start-retry.ts";
 import { type RunningServer, startServer } from "./server.ts";
 
+const EX_UNAVAILABLE = 69;
+const EX_CONFIG = 78;
+
 async function main(): Promise<void> {
+  let env: Env;
+  try {
+    env = parseEnv();
+  } catch (error) {
+    if (!(error instanceof EnvError)) throw error;
+    // No logger yet: its settings are part of what failed to parse.
+    process.stderr.write(`${error.message}\n`);
+    process.exit(EX_CONFIG);
+  }
+  const log = createLogger({ level: env.log.level, destination: await logDestination(env.log.format) });
+  configureJsonBounds({ maxDepth: env.jsonMaxDepth });
+
   let server: RunningServer;
   try {
-    const env = parseEnv();
-    configureJsonBounds({ maxDepth: env.jsonMaxDepth });
-    server = await startServer(env);
+    server = await startServer(env, { log });
   } catch (error) {
-    if (error instanceof EnvError) {
-      console.error(error.message);
-      process.exit(78); // EX_CONFIG
+    if (error instanceof DatabaseUnavailableError) {
+      log.fatal(error.message);
+      process.exit(EX_UNAVAILABLE);
     }
-    throw error;
+    log.fatal({ err: error }, "Spell API failed to start");
+    process.exit(1);
   }
 
-  console.log(`Spell API listening on ${server.url}`);
-  console.log(`  REST ${server.url}/api   tRPC ${server.url}/trpc   OpenAPI ${server.url}/api/openapi.json`);
-  if (server.devIssuer) {
-    const token = await server.devIssuer.mintToken({ sub: "alice" });
-    console.log("\nTry it (development issuer, trusted outside production only):");
-    console.log(`  pnpm spell login --dev && pnpm spell exec echo@v1 --input '{"hello":"world"}'`);
-    console.log(`  pnpm spell exec wordcount@v1 --input '{"text":"the cat and the hat"}'   # a wasm spell`);
-    console.log(
-      "  pnpm spell exec resize@v1 --input '{\"width\":64}' --file image=./photo.png --out image=./small.png",
-    );
-    console.log("  pnpm spell ls");
-    console.log(
-      `  curl -s ${server.url}/api/spell/execute -H 'Authorization: Bearer ${token}' ` +
-        `-H 'Content-Type: application/json' -d '{"spell":"echo@v1","input":{"hello":"world"}}'`,
-    );
-  }
-  if (server.billingMode === "local") {
-    console.log(
-      "\nBilling: LOCAL TEST payment provider (no real money, no real cards; never in production).",
-    );
-    console.log("  Priced demo (echo-paid@v1, USD 0.50):");
-    console.log(
-      `  pnpm spell billing test-card pm_card_visa && pnpm spell exec echo-paid@v1 --input '{"hi":1}'`,
-    );
-  } else if (server.billingMode === "stripe") {
-    console.log(`\nBilling: Stripe (webhook at ${server.url}/api/billing/webhook)`);
-  } else {
-    console.log("\nBilling: not configured (priced spells answer BILLING_NOT_CONFIGURED)");
-  }
+  log.info({ url: server.url, billing: server.billingMode, nodeEnv: env.nodeEnv }, "listening");
+  // The quick start's banner is for a person at a terminal; production output stays JSON lines.
+  if (!env.production) process.stdout.write(await banner(server));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: shutting down`);
+    log.info({ signal, graceMs: env.shutdownGraceMs }, "shutting down");
     server.close().then(
-      () => process.exit(0),
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
       (error: unknown) => {
-        console.error("shutdown failed", error);
+        log.error({ err: error }, "shutdown failed");
         process.exit(1);
       },
     );
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  watchForCrashes(log);
+}
+
+function watchForCrashes(log: PinoLogger): void {
+  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection"));
+}
+
+async function banner(server: RunningServer): Promise<string> {
+  const lines = [
+    `Spell API listening on ${server.url}`,
+    `  REST ${server.url}/api   tRPC ${server.url}/trpc   OpenAPI ${server.url}/api/openapi.json`,
+  ];
+  if (server.devIssuer) {
+    const token = await server.devIssuer.mintToken({ sub: "alice" });
+    lines.push(
+      "",
+      "Try it (development issuer, trusted outside production only):",
+      `  pnpm spell login --dev && pnpm spell exec echo@v1 --input '{"hello":"world"}'`,
+      `  pnpm spell exec wordcount@v1 --input '{"text":"the cat and the hat"}'   # a wasm spell`,
+      "  pnpm spell exec resize@v1 --input '{\"width\":64}' --file image=./photo.png --out image=./small.png",
+      "  pnpm spell ls",
+      `  curl -s ${server.url}/api/spell/execute -H 'Authorization: Bearer ${token}' ` +
+        `-H 'Content-Type: application/json' -d '{"spell":"echo@v1","input":{"hello":"world"}}'`,
+    );
+  }
+  if (server.billingMode === "local") {
+    lines.push(
+      "",
+      "Billing: LOCAL TEST payment provider (no real money, no real cards; never in production).",
+      "  Priced demo (echo-paid@v1, USD 0.50):",
+      `  pnpm spell billing test-card pm_card_visa && pnpm spell exec echo-paid@v1 --input '{"hi":1}'`,
+    );
+  } else if (server.billingMode === "stripe") {
+    lines.push("", `Billing: Stripe (webhook at ${server.url}/api/billing/webhook)`);
+  } else {
+    lines.push("", "Billing: not configured (priced spells answer BILLING_NOT_CONFIGURED)");
+  }
+  return `${lines.join("\n")}\n`;
 }
 
 main().catch((error: unknown) => {
-  console.error("Spell API failed to start:", error);
+  process.stderr.write(
+    `Spell API failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -56,6 +56,7 @@ describe("malformed JSON", () => {
     expect(response.status).toBe(400);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "MALFORMED_JSON", message: expect.any(String), details: {} },
     });
   });
@@ -110,6 +111,7 @@ describe("unknown routes and methods", () => {
     expect(response.status).toBe(404);
     expect(response.body).toEqual({
       ok: false,
+      requestId: expect.any(String),
       error: { code: "NOT_FOUND", message: expect.any(String), details: expect.any(Object) },
     });
   });

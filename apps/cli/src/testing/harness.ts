@@ -51,7 +51,15 @@ export interface RunResult {
 /** Runs the CLI in-process with an isolated environment. */
 export async function runCli(
   argv: string[],
-  options: { env?: Record<string, string | undefined>; cwd: string; fetch?: SpellFetch },
+  options: {
+    env?: Record<string, string | undefined>;
+    cwd: string;
+    fetch?: SpellFetch;
+    /** What standard input holds (`--input @-`); unset: no standard input. */
+    stdin?: string;
+    /** Pretend to write to a terminal (colour, spinner). */
+    tty?: boolean;
+  },
 ): Promise<RunResult> {
   let stdout = "";
   let stderr = "";
@@ -65,6 +73,9 @@ export async function runCli(
       stderr += text;
     },
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.stdin !== undefined ? { readStdin: async () => options.stdin ?? "" } : {}),
+    stdoutIsTTY: options.tty === true,
+    stderrIsTTY: options.tty === true,
   };
   const code = await run(argv, ctx);
   return { code, stdout, stderr };

@@ -23,7 +23,12 @@ export interface E2E {
   apiUrl: string;
   /** Everything the server printed so far. */
   serverLog(): string;
-  spell(args: string[], env?: Record<string, string>): Promise<CliRun>;
+  spell(args: string[], env?: Record<string, string>, options?: { stdin?: string }): Promise<CliRun>;
+  /**
+   * `spell <args> | head -c <bytes>` through bash with pipefail: `code` is the CLI's own exit
+   * status (141 if SIGPIPE killed it), `stderr` what it printed on its way out.
+   */
+  spellIntoHead(args: string[], bytes: number): Promise<CliRun>;
   close(): Promise<void>;
 }
 
@@ -56,28 +61,44 @@ export async function startE2E(prefix: string): Promise<E2E> {
     server.once("exit", (code) => reject(new Error(`server exited with ${code} before listening:\n${log}`)));
   });
 
+  const cliEnv = (): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH ?? "",
+    HOME: tmp,
+    XDG_CONFIG_HOME: join(tmp, "xdg"),
+    SPELL_API_URL: apiUrl,
+    SPELL_DATA_DIR: dataDir,
+  });
+
   return {
     workDir,
     apiUrl,
     serverLog: () => log,
-    spell: (args, extraEnv = {}) =>
+    spell: (args, extraEnv = {}, options = {}) =>
       new Promise((resolve) => {
-        execFile(
+        const child = execFile(
           process.execPath,
           [BIN, ...args],
           {
             cwd: workDir,
-            env: {
-              PATH: process.env.PATH ?? "",
-              HOME: tmp,
-              XDG_CONFIG_HOME: join(tmp, "xdg"),
-              SPELL_API_URL: apiUrl,
-              SPELL_DATA_DIR: dataDir,
-              ...extraEnv,
-            },
+            env: { ...cliEnv(), ...extraEnv },
             encoding: "utf8",
             timeout: 30_000,
           },
+          (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+            resolve({ code, stdout, stderr });
+          },
+        );
+        if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+        else child.stdin?.end();
+      }),
+    spellIntoHead: (args, bytes) =>
+      new Promise((resolve) => {
+        const quoted = [process.execPath, BIN, ...args].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`);
+        execFile(
+          "bash",
+          ["-c", `set -o pipefail; ${quoted.join(" ")} | head -c ${bytes} > /dev/null`],
+          { cwd: workDir, env: cliEnv(), encoding: "utf8", timeout: 30_000 },
           (error, stdout, stderr) => {
             const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
             resolve({ code, stdout, stderr });

@@ -3,9 +3,24 @@ import { AppError } from "@spell/contracts";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../errors.ts";
 import { logIfServerError } from "../errors.ts";
+import { requestIdOf } from "../observability/request-id.ts";
 
+/**
+ * The unified error body, with the request's id beside `error` (`{"ok":false,"error":{…},
+ * "requestId":"…"}`) so a caller can quote it and an operator can find the request's log lines.
+ */
 export function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
-  res.status(error.status).set(headers).json(error.toBody());
+  const requestId = requestIdOf(res);
+  const body = requestId === undefined ? error.toBody() : { ...error.toBody(), requestId };
+  res.status(error.status).set(headers).json(body);
+}
+
+/** tRPC's own error shape for refusals made before tRPC runs, with the request id beside it. */
+function sendTrpcError(res: Response, error: AppError): void {
+  const requestId = requestIdOf(res);
+  res
+    .status(error.status)
+    .json({ ...trpcErrorBody(error), ...(requestId === undefined ? {} : { requestId }) });
 }
 
 /**
@@ -33,10 +48,7 @@ export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
           contentType: header ?? null,
         },
       );
-      if (transport === "trpc") {
-        res.status(error.status).json(trpcErrorBody(error));
-        return;
-      }
+      if (transport === "trpc") return sendTrpcError(res, error);
       return sendError(res, error);
     }
     req.headers["content-type"] = "application/json";
@@ -48,10 +60,7 @@ export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
         contentEncoding: req.headers["content-encoding"] ?? null,
         supported: transport === "trpc" ? ["identity"] : ["identity", ...REST_ENCODINGS],
       });
-      if (transport === "trpc") {
-        res.status(error.status).json(trpcErrorBody(error));
-        return;
-      }
+      if (transport === "trpc") return sendTrpcError(res, error);
       return sendError(res, error);
     }
     next();
@@ -75,7 +84,9 @@ export function errorHandler(logger: Logger) {
       return;
     }
     const appError = fromExpressError(error);
-    logIfServerError(logger, appError, `${req.method} ${req.originalUrl.split("?")[0]}`);
+    logIfServerError(logger, appError, `${req.method} ${req.originalUrl.split("?")[0]}`, {
+      requestId: requestIdOf(res),
+    });
     sendError(res, appError);
   };
 }

@@ -9,6 +9,7 @@ import {
 import express, { type Request, type RequestHandler } from "express";
 import type { OpenApiMeta } from "trpc-to-openapi";
 import { type Logger, logIfServerError } from "../errors.ts";
+import { requestIdOf } from "../observability/request-id.ts";
 import { notFound, requireJsonBody, sendError } from "./guards.ts";
 
 interface RestRoute {
@@ -96,7 +97,9 @@ export function createRestHandlers(options: {
       res.json(output);
     } catch (thrown) {
       const error = appErrorFromTRPC(getTRPCErrorFromUnknown(thrown));
-      logIfServerError(options.logger, error, `REST ${req.method} ${req.originalUrl.split("?")[0]}`);
+      logIfServerError(options.logger, error, `REST ${req.method} ${req.originalUrl.split("?")[0]}`, {
+        requestId: requestIdOf(res),
+      });
       sendError(res, error);
     }
   };
