@@ -32,7 +32,7 @@ const processes: ChildProcess[] = [];
 const urls: string[] = [];
 
 async function startApi(): Promise<string> {
-  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+  const child = spawn(process.execPath, ["--conditions=@spell/source", "--import", TSX, MAIN], {
     env: {
       PATH: process.env.PATH ?? "",
       NODE_ENV: "test",
@@ -41,8 +41,8 @@ async function startApi(): Promise<string> {
       DATABASE_URL: testDb.url,
       SPELL_DATA_DIR: dataDir,
       SPELL_TRUSTED_ISSUERS: JSON.stringify([
-        { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret },
-        { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true },
+        { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret, namespace: "" },
+        { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true, namespace: "" },
       ]),
       SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
       SPELL_WASM_WORKERS: "1",

@@ -2,8 +2,10 @@ import {
   type BillingStore,
   createNoBilling,
   createStripeBilling,
+  type SettlementWorker,
   type StripeBilling,
   startLocalStripeBilling,
+  startSettlementWorker,
 } from "@spell/billing";
 import { AppError, type PublishInput } from "@spell/contracts";
 import type { Billing } from "@spell/engine";
@@ -26,6 +28,8 @@ export interface BillingComposition {
   openApiPaths?: Record<string, unknown>;
   /** Demo spells that only make sense with this billing (a priced one with the local test provider). */
   demoSpells?: PublishInput[];
+  /** Carries out settlements Stripe did not confirm synchronously (Stripe and local modes). */
+  settlementWorker?: SettlementWorker;
   close?: () => Promise<void>;
 }
 
@@ -34,6 +38,30 @@ export interface BillingDeps {
   store: BillingStore;
   /** Where this server is reached (`http://127.0.0.1:8787`): the local checkout pages live under it. */
   publicBaseUrl: string;
+  /**
+   * The Postgres the settlement worker's pg-boss runs on; unset for the embedded PGlite, where the
+   * same `settlements` rows are carried out in process instead.
+   */
+  settlementDatabaseUrl?: string | undefined;
+  /** Settlement worker errors (Stripe or the database unreachable while retrying). */
+  onSettlementError?: (error: unknown) => void;
+}
+
+/** Starts the settlement worker for a Stripe adapter; its stop goes first in `close`. */
+async function withSettlementWorker(billing: StripeBilling, deps: BillingDeps, close?: () => Promise<void>) {
+  const worker = await startSettlementWorker({
+    billing,
+    store: deps.store,
+    ...(deps.settlementDatabaseUrl ? { connectionString: deps.settlementDatabaseUrl } : {}),
+    ...(deps.onSettlementError ? { onError: deps.onSettlementError } : {}),
+  });
+  return {
+    worker,
+    close: async () => {
+      await worker.stop();
+      await close?.();
+    },
+  };
 }
 
 /** The priced demo of the quick start: the builtin echo, charged through the LOCAL TEST provider. */
@@ -74,9 +102,12 @@ export async function composeBilling(env: Env, deps: BillingDeps): Promise<Billi
       allowedReturnOrigins,
       ...(apiBase ? { apiBase } : {}),
     });
+    const settlement = await withSettlementWorker(billing, deps);
     return {
       mode: "stripe",
       billing,
+      settlementWorker: settlement.worker,
+      close: settlement.close,
       openApiPaths: billingOpenApiPaths({ local: false }),
       extraRoutes: (app, context) => {
         mountWebhook(app, billing.handleWebhook, context);
@@ -92,9 +123,11 @@ export async function composeBilling(env: Env, deps: BillingDeps): Promise<Billi
       publicBaseUrl: deps.publicBaseUrl,
       production: env.production,
     });
+    const settlement = await withSettlementWorker(billing, deps, billing.close);
     return {
       mode: "local",
       billing,
+      settlementWorker: settlement.worker,
       demoSpells: [PRICED_DEMO],
       openApiPaths: billingOpenApiPaths({ local: true }),
       extraRoutes: (app, context) => {
@@ -102,7 +135,7 @@ export async function composeBilling(env: Env, deps: BillingDeps): Promise<Billi
         mountLocalTestRoutes(app, billing.routes, context);
         mountReturnPage(app);
       },
-      close: billing.close,
+      close: settlement.close,
     };
   }
 

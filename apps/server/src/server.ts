@@ -15,8 +15,18 @@ import { createApp } from "./app.ts";
 import { composeBilling } from "./compose-billing.ts";
 import { composeEngine } from "./compose-engine.ts";
 import type { BillingMode, Env } from "./env.ts";
-import { consoleLogger, type Logger } from "./errors.ts";
+import { errorSinkOf, type Logger } from "./errors.ts";
 import { HTTP_SERVER_OPTIONS, hardenHttpServer } from "./http/limits.ts";
+import { createLogger, type PinoLogger } from "./observability/logger.ts";
+import { createMetrics } from "./observability/metrics.ts";
+import { startMetricsServer } from "./observability/metrics-server.ts";
+import {
+  connectErrorCode,
+  DatabaseUnavailableError,
+  describeDatabase,
+  isTransientConnectError,
+  retryWithBackoff,
+} from "./observability/start-retry.ts";
 
 /** The owner of the demo spells; never a caller (no token carries this `sub` unless minted so). */
 export const SYSTEM_USER_ID = "spell-system";
@@ -55,6 +65,9 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
+  /** The structured logger (access lines, errors); default: JSON lines on stdout at `env.log.level`. */
+  log?: PinoLogger;
+  /** Receives server errors instead of `log` (tests capture them). */
   logger?: Logger;
   /** Off where wasm is not needed (its worker threads are not free on a small machine). */
   wasm?: boolean;
@@ -65,7 +78,8 @@ export interface StartOptions {
  * migrations, engine, demo spells, dev issuer outside production, and the listening server.
  */
 export async function startServer(env: Env, options: StartOptions = {}): Promise<RunningServer> {
-  const logger = options.logger ?? consoleLogger;
+  const log = options.log ?? createLogger({ level: env.log.level });
+  const logger = options.logger ?? errorSinkOf(log);
   const cleanups: Array<() => Promise<unknown>> = [];
   const cleanup = async () => {
     for (const step of cleanups.reverse()) await step().catch((error) => logger.error("shutdown", error));
@@ -78,7 +92,7 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    await migrateDatabase(databaseUrl);
+    await migrateWhenReachable(databaseUrl, env.databaseStartRetries, log);
     const database = createDatabase({ url: databaseUrl });
     cleanups.push(() => database.close());
 
@@ -104,6 +118,9 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
     const billing = await composeBilling(env, {
       store: database.billing,
       publicBaseUrl: env.publicUrl ?? url,
+      // pg-boss on a real Postgres; the embedded one gets the in-process fallback (same rows).
+      settlementDatabaseUrl: env.databaseUrl,
+      onSettlementError: (error) => logger.error("settlement", error),
     });
     if (billing.close) cleanups.push(billing.close);
     const engine = composeEngine({
@@ -116,17 +133,29 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
     });
     cleanups.push(() => engine.close());
 
-    await seedDemoSpells(engine, database, [
-      ...BUILTIN_DEMOS,
-      ...(options.wasm === false ? [] : await wasmDemos()),
-      ...(billing.demoSpells ?? []),
-    ]);
+    if (env.seedDemos)
+      await seedDemoSpells(engine, database, [
+        ...BUILTIN_DEMOS,
+        ...(options.wasm === false ? [] : await wasmDemos()),
+        ...(billing.demoSpells ?? []),
+      ]);
+
+    const metrics = createMetrics();
+    if (env.metrics.port !== undefined) {
+      const metricsServer = await startMetricsServer(metrics, env.metrics, env.metrics.port);
+      cleanups.push(() => metricsServer.close());
+      log.info({ url: metricsServer.url }, "metrics served on a separate port");
+    }
 
     app = createApp({
       engine,
       ping: () => database.ping(),
       maxBodySize: env.bodyLimit,
+      log,
       logger,
+      metrics,
+      trustProxy: env.trustProxy,
+      ...(env.metrics.onApiPort ? { metricsEndpoint: { token: env.metrics.token } } : {}),
       ...(env.publicUrl !== undefined ? { publicUrl: env.publicUrl } : {}),
       ...(billing.extraRoutes ? { extraRoutes: billing.extraRoutes } : {}),
       ...(billing.openApiPaths ? { openApiPaths: billing.openApiPaths } : {}),
@@ -181,7 +210,13 @@ export async function seedDemoSpells(
 ): Promise<void> {
   const user = await database.users.ensureUser(SYSTEM_USER_ID);
   // No token: the server itself is the publisher, an admin whose "issuer" is the server.
-  const caller = { userId: SYSTEM_USER_ID, issuer: SYSTEM_USER_ID, isAdmin: true, scopes: ["spell:admin"] };
+  const caller = {
+    userId: SYSTEM_USER_ID,
+    subject: SYSTEM_USER_ID,
+    issuer: SYSTEM_USER_ID,
+    isAdmin: true,
+    scopes: ["spell:admin"],
+  };
   const session = { caller, user };
   for (const demo of demos) {
     if ((await database.spells.findBySlug(demo.slug, SYSTEM_USER_ID)) !== null) continue;
@@ -222,5 +257,29 @@ async function devSigningKey(dataDir: string): Promise<string> {
     // Another process created it first: use theirs.
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return (await readFile(path, "utf8")).trim();
     throw error;
+  }
+}
+
+/**
+ * Migrations are the first contact with the database: while it is not reachable yet (a container
+ * starting beside it), wait with backoff; then fail with one line instead of a driver's stack.
+ */
+async function migrateWhenReachable(url: string, retries: number, log: PinoLogger): Promise<void> {
+  try {
+    await retryWithBackoff(() => migrateDatabase(url), {
+      retries,
+      onRetry: (attempt, delayMs, error) =>
+        log.warn(
+          { attempt, retries, delayMs, reason: connectErrorCode(error) },
+          `database ${describeDatabase(url)} not reachable, retrying`,
+        ),
+    });
+  } catch (error) {
+    if (!isTransientConnectError(error)) throw error;
+    const code = connectErrorCode(error);
+    throw new DatabaseUnavailableError(
+      `database ${describeDatabase(url)} not reachable (${code}) after ${retries + 1} attempt(s)`,
+      { cause: error },
+    );
   }
 }

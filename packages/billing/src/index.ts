@@ -11,6 +11,12 @@ export {
 } from "./local-stripe.ts";
 export { assertChargeable, MINIMUM_CHARGE } from "./minimum.ts";
 export { createNoBilling } from "./no-billing.ts";
+export {
+  SETTLEMENT_QUEUE,
+  type SettlementWorker,
+  type SettlementWorkerOptions,
+  startSettlementWorker,
+} from "./settlement-worker.ts";
 export { RECORD_TRANSITIONS } from "./status.ts";
 export {
   BILLING_RECORD_STATUSES,
@@ -19,11 +25,15 @@ export {
   type BillingRecordStatus,
   type BillingStore,
   type NewBillingRecord,
+  type SettledResult,
+  type Settlement,
+  type SettlementAction,
 } from "./store.ts";
 export {
   createStripeBilling,
   PAYMENT_METHOD_HINT,
   parseStripeApiBase,
+  type SettlementQueue,
   type StripeBilling,
   type StripeBillingOptions,
   type WebhookResult,

@@ -104,11 +104,14 @@ describe("local test payment provider (real adapter, simulated Stripe)", () => {
       paymentIntentId: expect.stringMatching(/^pi_local_/),
     });
     expect(await billing.charge({ executionId: "exe-1", user, spell, price: spell.price })).toEqual(first);
-    await expect(billing.settle(first, "succeeded")).resolves.toEqual({ refunded: false });
+    await expect(billing.settle(first, "succeeded")).resolves.toEqual({ status: "charged", refunded: false });
     expect((await store.findRecordByPaymentIntent(first.paymentIntentId))?.status).toBe("succeeded");
 
     const second = await billing.charge({ executionId: "exe-2", user, spell, price: spell.price });
-    await expect(billing.settle(second, "failed")).resolves.toEqual({ refunded: true });
+    await expect(billing.settle(second, "failed")).resolves.toEqual({
+      status: "not_charged",
+      refunded: true,
+    });
     expect((await store.findRecordByPaymentIntent(second.paymentIntentId))?.status).toBe("canceled");
   });
 

@@ -31,7 +31,7 @@ describe("no-billing adapter", () => {
   it("settles as a no-op and still applies the minimum table at publish", async () => {
     await expect(
       billing.settle({ billingRecordId: "b", paymentIntentId: "p", amount: 1, currency: "usd" }, "failed"),
-    ).resolves.toEqual({ refunded: false });
+    ).resolves.toEqual({ status: "not_charged", refunded: false });
     expect(() => billing.assertChargeable({ amount: 10, currency: "usd" })).toThrow(AppError);
   });
 });

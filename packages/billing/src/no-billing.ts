@@ -16,7 +16,7 @@ export function createNoBilling(): Billing {
     quote: (spell) => ({ ...spell.price }),
     hasPaymentMethod: () => false,
     charge: async () => notConfigured(),
-    settle: async () => ({ refunded: false }),
+    settle: async () => ({ status: "not_charged" as const, refunded: false }),
     createCheckoutUrl: async () => notConfigured(),
     createPortalUrl: async () => notConfigured(),
     resumePayment: async () => notConfigured(),

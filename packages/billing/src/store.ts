@@ -33,6 +33,32 @@ export type NewBillingRecord = Pick<
   "userId" | "spellId" | "executionId" | "amount" | "currency" | "paymentIntentId" | "status" | "failureCode"
 >;
 
+export type SettlementAction = "capture" | "cancel" | "refund";
+
+/**
+ * Pending payment work (`settlements`), written with the execution's outcome: `pending` until
+ * Stripe confirms it (`done`, with the record status it confirmed in `result`).
+ */
+export interface Settlement {
+  paymentIntentId: string;
+  executionId: string;
+  action: SettlementAction;
+  status: "pending" | "done" | "failed";
+  result: BillingRecordStatus | null;
+  attempts: number;
+  createdAt: Date;
+}
+
+/** What Stripe confirmed for a settlement, and what the caller is to be told from then on. */
+export interface SettledResult {
+  status: BillingRecordStatus;
+  failureCode: string | null;
+  /** Record statuses the record may move from to `status` (the transition table). */
+  from: readonly BillingRecordStatus[];
+  charge: "charged" | "not_charged";
+  refunded: boolean;
+}
+
 export interface BillingCustomer {
   stripeCustomerId: string | null;
   defaultPaymentMethodId: string | null;
@@ -73,6 +99,22 @@ export interface BillingStore {
     update: { status: BillingRecordStatus; failureCode?: string | null },
     from: readonly BillingRecordStatus[],
   ): Promise<BillingRecord | null>;
+  getSettlement(paymentIntentId: string): Promise<Settlement | null>;
+  /**
+   * Stripe confirmed: in one statement the settlement becomes `done`, the billing record moves
+   * (within the transition table) and the execution's stored outcome says the truth about the money.
+   */
+  completeSettlement(paymentIntentId: string, result: SettledResult): Promise<void>;
+  /** Stripe could not confirm: counts the attempt and schedules the next one after `retryAfterMs`. */
+  noteSettlementAttempt(paymentIntentId: string, error: string, retryAfterMs: number): Promise<void>;
+  /** PaymentIntent ids of pending settlements whose next attempt is due. */
+  dueSettlements(limit: number): Promise<string[]>;
+  /**
+   * Records a cancel for every authorization left without one (its process died, or the database
+   * was unreachable when the outcome was to be stored) once older than `olderThanMs`; returns how
+   * many were queued.
+   */
+  queueOrphanCancels(olderThanMs: number): Promise<number>;
   /** Remembers a webhook event id; false when it was already recorded (a replay). */
   recordEvent(eventId: string, type: string): Promise<boolean>;
   /** Forgets an event whose handling failed, so Stripe's redelivery is processed. */

@@ -211,7 +211,10 @@ describe("settle", () => {
     const { billing, store, user, spell } = await setup();
     const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
 
-    await expect(billing.settle(charge, "succeeded")).resolves.toEqual({ refunded: false });
+    await expect(billing.settle(charge, "succeeded")).resolves.toEqual({
+      status: "charged",
+      refunded: false,
+    });
 
     const captures = fake.requestsTo(`/v1/payment_intents/${charge.paymentIntentId}/capture`);
     expect(captures.map((request) => request.idempotencyKey)).toEqual([
@@ -225,7 +228,10 @@ describe("settle", () => {
     const { billing, store, user, spell } = await setup();
     const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
 
-    await expect(billing.settle(charge, "failed")).resolves.toEqual({ refunded: true });
+    await expect(billing.settle(charge, "failed")).resolves.toEqual({
+      status: "not_charged",
+      refunded: true,
+    });
 
     const cancels = fake.requestsTo(`/v1/payment_intents/${charge.paymentIntentId}/cancel`);
     expect(cancels.map((request) => request.idempotencyKey)).toEqual([`pi-cancel:${charge.paymentIntentId}`]);
@@ -239,7 +245,10 @@ describe("settle", () => {
     const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
     await billing.settle(charge, "succeeded");
 
-    await expect(billing.settle(charge, "failed")).resolves.toEqual({ refunded: true });
+    await expect(billing.settle(charge, "failed")).resolves.toEqual({
+      status: "not_charged",
+      refunded: true,
+    });
 
     const refunds = fake.requestsTo("/v1/refunds", "POST");
     expect(refunds.map((request) => request.idempotencyKey)).toEqual([`refund:${charge.paymentIntentId}`]);

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { AppError } from "@spell/contracts";
-import type { Billing, Charge, ChargeRequest, UserRecord } from "@spell/engine";
+import type { Billing, Charge, ChargeRequest, SettleResult, UserRecord } from "@spell/engine";
 import Stripe from "stripe";
 import { assertChargeable } from "./minimum.ts";
 import { createReturnUrlCheck } from "./return-urls.ts";
-import { applyRecordStatus, statusOfIntent } from "./status.ts";
-import type { BillingRecord, BillingStore } from "./store.ts";
+import { applyRecordStatus, RECORD_TRANSITIONS, statusOfIntent } from "./status.ts";
+import type { BillingRecord, BillingRecordStatus, BillingStore } from "./store.ts";
 import { handleStripeEvent } from "./webhook.ts";
 
 export interface StripeBillingOptions {
@@ -27,6 +27,15 @@ export interface StripeBillingOptions {
    * it is not Stripe.js with the client secret (the quick start's simulated Stripe).
    */
   requiresActionHint?: string;
+  /** One deadline for the charge step (PaymentIntent creation with the SDK's retries); default 15 s. */
+  chargeDeadlineMs?: number;
+  /** One deadline for the synchronous capture or cancel; past it the worker takes over. Default 15 s. */
+  settleDeadlineMs?: number;
+  /**
+   * How long after its answer was stored an authorization is still captured (default 24 h, well
+   * inside the ~7 days a card authorization lasts); past it the worker releases it instead.
+   */
+  captureWindowMs?: number;
 }
 
 export interface WebhookResult {
@@ -37,7 +46,24 @@ export interface WebhookResult {
 export type StripeBilling = Billing & {
   /** Verifies and applies one webhook delivery; `rawBody` must be the exact bytes Stripe sent. */
   handleWebhook(rawBody: Buffer, signature: string | undefined): Promise<WebhookResult>;
+  /**
+   * Carries out one pending settlement (the worker's job): reads the PaymentIntent, captures,
+   * cancels or refunds as the order and the capture window say, and records Stripe's state.
+   * Throws while Stripe cannot be reached or the result cannot be recorded (the job retries).
+   */
+  runSettlement(paymentIntentId: string): Promise<void>;
+  /** Where `settle` hands an order Stripe did not confirm (the settlement worker). */
+  attachSettlementQueue(queue: SettlementQueue): void;
 };
+
+/** Receives settlements to retry; pg-boss in production (see settlement-worker.ts). */
+export interface SettlementQueue {
+  enqueue(paymentIntentId: string): Promise<void>;
+}
+
+/** First retry of a settlement Stripe did not confirm, and the cap of the backoff. */
+const RETRY_FIRST_MS = 2_000;
+const RETRY_MAX_MS = 15 * 60_000;
 
 export const PAYMENT_METHOD_HINT = "POST /api/billing/checkout-url";
 
@@ -123,7 +149,15 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
     };
   }
 
-  async function charge({ executionId, user, spell, price }: ChargeRequest): Promise<Charge> {
+  const chargeDeadlineMs = options.chargeDeadlineMs ?? 15_000;
+  function charge(request: ChargeRequest): Promise<Charge> {
+    // A hanging Stripe must not hold the request for minutes: past the deadline the caller gets a
+    // retryable 503; an authorization that completes later has no settlement and is released by
+    // the worker's orphan sweep (or found again by the retry, under the same idempotency key).
+    return withDeadline(authorize(request), chargeDeadlineMs, "charge");
+  }
+
+  async function authorize({ executionId, user, spell, price }: ChargeRequest): Promise<Charge> {
     // A spell published before the minimum check existed would otherwise be an opaque Stripe 400.
     assertChargeable(price);
     const { stripeCustomerId, defaultPaymentMethodId } = await store.getCustomer(user.id);
@@ -188,39 +222,111 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
     }
   }
 
-  async function settle(done: Charge, outcome: "succeeded" | "failed"): Promise<{ refunded: boolean }> {
-    const id = done.paymentIntentId;
-    if (outcome === "succeeded") {
-      const intent = await callStripe(async () => {
-        try {
-          return await stripe.paymentIntents.capture(id, {}, { idempotencyKey: `pi-capture:${id}` });
-        } catch (error) {
-          if (!isUnexpectedState(error)) throw error;
-          // Already captured (say, by an earlier settle with a different key): read, don't fail.
-          return await stripe.paymentIntents.retrieve(id);
-        }
-      });
-      await updateFromIntent(intent);
-      return { refunded: false };
+  // Settlement: the engine has stored the outcome with its pending capture/cancel before this runs.
+  // `settle` is the fast path (no read first, the caller usually learns `charged` synchronously);
+  // `runSettlement` is the worker's: it reads the PaymentIntent's real state first, so an answer
+  // Stripe gave and the network lost is recorded as what Stripe holds, never redone blindly.
+  const settleDeadlineMs = options.settleDeadlineMs ?? 15_000;
+  const captureWindowMs = options.captureWindowMs ?? 24 * 60 * 60_000;
+  let settlementQueue: SettlementQueue | null = null;
+
+  async function capture(id: string): Promise<BillingRecordStatus> {
+    try {
+      const intent = await stripe.paymentIntents.capture(id, {}, { idempotencyKey: `pi-capture:${id}` });
+      return statusOfIntent(intent).status;
+    } catch (error) {
+      if (!isUnexpectedState(error)) throw error;
+      // Already captured (or released): read what Stripe holds rather than fail.
+      return statusOfIntent(await stripe.paymentIntents.retrieve(id)).status;
     }
-    const intent = await callStripe(async () => {
-      try {
-        return await stripe.paymentIntents.cancel(id, {}, { idempotencyKey: `pi-cancel:${id}` });
-      } catch (error) {
-        if (!isUnexpectedState(error)) throw error;
-        const current = await stripe.paymentIntents.retrieve(id);
-        if (current.status !== "succeeded") return current;
-        // Captured after all: the only way back is a refund.
-        await stripe.refunds.create({ payment_intent: id }, { idempotencyKey: `refund:${id}` });
-        return null;
-      }
+  }
+
+  async function release(id: string): Promise<BillingRecordStatus> {
+    try {
+      const intent = await stripe.paymentIntents.cancel(id, {}, { idempotencyKey: `pi-cancel:${id}` });
+      return statusOfIntent(intent).status;
+    } catch (error) {
+      if (!isUnexpectedState(error)) throw error;
+      const current = await stripe.paymentIntents.retrieve(id);
+      if (current.status !== "succeeded") return statusOfIntent(current).status;
+      return refund(id);
+    }
+  }
+
+  async function refund(id: string): Promise<BillingRecordStatus> {
+    // Captured after all: the only way back is a refund.
+    await stripe.refunds.create({ payment_intent: id }, { idempotencyKey: `refund:${id}` });
+    return "refunded";
+  }
+
+  function recordSettled(id: string, status: BillingRecordStatus): Promise<void> {
+    return store.completeSettlement(id, {
+      status,
+      failureCode: null,
+      from: RECORD_TRANSITIONS[status],
+      charge: status === "succeeded" ? "charged" : "not_charged",
+      refunded: status === "canceled" || status === "refunded",
     });
-    const record = await store.findRecordByPaymentIntent(id);
-    if (record) {
-      const target = intent === null ? "refunded" : statusOfIntent(intent).status;
-      await applyRecordStatus(store, record, target, record.failureCode);
+  }
+
+  function resultOf(status: BillingRecordStatus): SettleResult {
+    if (status === "succeeded") return { status: "charged", refunded: false };
+    if (status === "pending" || status === "requires_action") return { status: "pending", refunded: false };
+    return { status: "not_charged", refunded: status === "canceled" || status === "refunded" };
+  }
+
+  async function settle(done: Charge, outcome: "succeeded" | "failed"): Promise<SettleResult> {
+    const id = done.paymentIntentId;
+    let status: BillingRecordStatus;
+    try {
+      status = await withDeadline(
+        outcome === "succeeded" ? capture(id) : release(id),
+        settleDeadlineMs,
+        "settle",
+      );
+    } catch (error) {
+      // Stripe did not confirm: the stored order stays pending and the worker carries it out.
+      await store.noteSettlementAttempt(id, describe(error), RETRY_FIRST_MS).catch(() => {});
+      await settlementQueue?.enqueue(id).catch(() => {});
+      return { status: "pending", refunded: false };
     }
-    return { refunded: true };
+    // Stripe confirmed: the caller hears it even if recording fails now (the worker re-reads and
+    // records the same state later, as the order is still pending).
+    await recordSettled(id, status).catch(() => {});
+    return resultOf(status);
+  }
+
+  async function runSettlement(paymentIntentId: string): Promise<void> {
+    const settlement = await store.getSettlement(paymentIntentId);
+    if (settlement?.status !== "pending") return;
+    try {
+      const intent = await stripe.paymentIntents.retrieve(paymentIntentId);
+      let status: BillingRecordStatus;
+      if (intent.status === "requires_capture") {
+        // The capture window policy: an authorization not captured within `captureWindowMs` of
+        // its stored answer is released (card authorizations lapse after about 7 days anyway).
+        const inWindow = Date.now() - settlement.createdAt.getTime() < captureWindowMs;
+        status =
+          settlement.action === "capture" && inWindow
+            ? await capture(paymentIntentId)
+            : await release(paymentIntentId);
+      } else if (intent.status === "succeeded") {
+        status = settlement.action === "capture" ? "succeeded" : await refund(paymentIntentId);
+      } else {
+        status = statusOfIntent(intent).status;
+      }
+      await recordSettled(paymentIntentId, status);
+    } catch (error) {
+      const attempt = settlement.attempts + 1;
+      await store
+        .noteSettlementAttempt(
+          paymentIntentId,
+          describe(error),
+          Math.min(RETRY_FIRST_MS * 2 ** attempt, RETRY_MAX_MS),
+        )
+        .catch(() => {});
+      throw error;
+    }
   }
 
   async function updateFromIntent(intent: Stripe.PaymentIntent): Promise<void> {
@@ -326,6 +432,10 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
     hasPaymentMethod: (user) => user.hasPaymentMethod,
     charge,
     settle,
+    runSettlement,
+    attachSettlementQueue(queue) {
+      settlementQueue = queue;
+    },
     createCheckoutUrl,
     createPortalUrl,
     resumePayment,
@@ -358,6 +468,34 @@ function isUnexpectedState(error: unknown): boolean {
     error instanceof Stripe.errors.StripeInvalidRequestError &&
     error.code === "payment_intent_unexpected_state"
   );
+}
+
+/**
+ * Settles `work` or rejects with SERVICE_UNAVAILABLE after `ms`: one bound on a Stripe step,
+ * whatever the SDK's per-request timeout and retries add up to. The call itself is not aborted;
+ * every Stripe call is idempotent, so a late success is found again by the next attempt.
+ */
+function withDeadline<T>(work: Promise<T>, ms: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new AppError("SERVICE_UNAVAILABLE", "The payment provider did not answer in time", {
+            provider: "stripe",
+            step,
+            timeoutMs: ms,
+          }),
+        ),
+      ms,
+    );
+  });
+  work.catch(() => {});
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** Runs a Stripe call, turning its failures into AppErrors. */

@@ -21,6 +21,7 @@ import type {
   Clock,
   ExecutionLog,
   Runtime,
+  SchemaValidator,
   SpellStore,
   UserRecord,
   UserStore,
@@ -52,6 +53,8 @@ export interface EngineDeps {
   billing: Billing;
   /** Every runtime this server runs, one per kind; a kind left out answers "not enabled". */
   runtimes: Runtime[];
+  /** Enforces spells' declared input/output JSON Schemas (`@spell/schemas`); unset: documentation only. */
+  schemas?: SchemaValidator;
   clock?: Clock;
   /** How long a duplicate request waits for the first one with the same idempotency key. */
   duplicateWaitMs?: number;

@@ -149,8 +149,18 @@ export interface ExecutionLog {
   begin(execution: NewExecution): Promise<BeginResult>;
   /** Re-reads an execution (to wait for a concurrent duplicate to finish). */
   get(executionId: string): Promise<StoredExecution | null>;
-  /** Marks the execution finished, storing what a replay must answer and the runtime's log. */
-  finish(executionId: string, outcome: StoredOutcome, finishedAt: Date, log?: string | null): Promise<void>;
+  /**
+   * Marks the execution finished, storing what a replay must answer and the runtime's log. With a
+   * `settlement`, the payment's pending capture or cancel is recorded in the same atomic write: an
+   * answer is never stored without the work that settles its money, nor that work without the answer.
+   */
+  finish(
+    executionId: string,
+    outcome: StoredOutcome,
+    finishedAt: Date,
+    log?: string | null,
+    settlement?: SettlementOrder | null,
+  ): Promise<void>;
   /**
    * Marks the execution as waiting for the customer to complete a payment, keeping the input to run
    * later and the 402 error that replays answer meanwhile.
@@ -184,13 +194,34 @@ export interface ExecutionLog {
   ): Promise<void>;
 }
 
+/**
+ * What the caller was told about the money: `charged` (captured), `not_charged` (nothing taken, or
+ * the authorization released) or `pending` (the capture is recorded and will be carried out).
+ */
+export type ChargeStatus = "charged" | "not_charged" | "pending";
+
+/** The money work an outcome leaves behind: capture after a stored answer, cancel otherwise. */
+export interface SettlementOrder {
+  action: "capture" | "cancel";
+  charge: Charge;
+}
+
 export interface BillingSummary {
   charged: boolean;
+  status?: ChargeStatus;
+  /** Set when the capture is recorded but Stripe has not confirmed it yet. */
+  pending?: boolean;
   amount: number;
   currency: string;
   billingRecordId: string | null;
   /** Set when money was taken and given back because the run failed. */
   refunded?: boolean;
+}
+
+export interface SettleResult {
+  /** `charged` once captured; `not_charged` once released; `pending` while Stripe has not confirmed. */
+  status: ChargeStatus;
+  refunded: boolean;
 }
 
 export interface ChargeRequest {
@@ -219,8 +250,12 @@ export interface Billing {
    * and clientSecret) or no configuration (BILLING_NOT_CONFIGURED).
    */
   charge(request: ChargeRequest): Promise<Charge>;
-  /** After the run: keep the money on success, give it back (refund or cancel) on failure. */
-  settle(charge: Charge, outcome: "succeeded" | "failed"): Promise<{ refunded: boolean }>;
+  /**
+   * After the outcome and its settlement order are stored: keep the money on success, give it back
+   * (cancel, or refund) on failure. Never throws for a provider that cannot be reached: the order
+   * stays pending for the settlement worker and the result says `pending`.
+   */
+  settle(charge: Charge, outcome: "succeeded" | "failed"): Promise<SettleResult>;
   /** A Checkout (setup mode) URL so the user can save a card. */
   createCheckoutUrl(user: UserRecord, urls: { successUrl: string; cancelUrl: string }): Promise<string>;
   /** A billing-portal URL for the user's customer. */
@@ -245,6 +280,8 @@ export interface RuntimeInvocation {
   executionId: string;
   spell: SpellRecord;
   input: JsonObject;
+  /** Who runs it (the user id); runtimes with a shared queue (wasm) serve callers in turn. */
+  callerId?: string;
 }
 
 export interface RuntimeResult {
@@ -260,6 +297,7 @@ export type RuntimeArtifact = Omit<PreparedArtifact, "metadata">;
 export interface ArtifactDescription {
   description: string | null;
   inputSchema: Record<string, unknown> | null;
+  outputSchema?: Record<string, unknown> | null;
 }
 
 /**
@@ -281,6 +319,42 @@ export interface Runtime {
   signingSecret?(spell: SpellRecord): string;
   /** Releases what the runtime holds (worker threads, connection pools). */
   close(): Promise<void>;
+}
+
+/** A JSON Schema (2020-12): an object, or `true`/`false`. */
+export type JsonSchema = Record<string, unknown> | boolean;
+
+/** Where a value breaks a JSON Schema. */
+export interface SchemaIssue {
+  /** JSON pointer (RFC 6901) into the validated value; "" is the value itself. */
+  pointer: string;
+  /** The schema keyword that failed (`required`, `type`, `additionalProperties`, …). */
+  keyword: string;
+  message: string;
+}
+
+/** Why a declared schema is refused at publish. */
+export interface SchemaProblem {
+  /** JSON pointer (RFC 6901) into the schema; "" is the schema itself. */
+  pointer: string;
+  message: string;
+}
+
+/**
+ * Spells' declared input and output JSON Schemas (2020-12): checked at publish, enforced on execute.
+ * An artifact version never changes, so its id keys the compiled validator: compiled on first use
+ * and cached, never per request.
+ */
+export interface SchemaValidator {
+  /** Publish time: null when `schema` is a usable JSON Schema 2020-12, else why and where. */
+  check(schema: unknown): SchemaProblem | null;
+  /** The issues of `value` against `schema` (compiled once per artifact and role), null when it conforms. */
+  validate(
+    artifactId: string,
+    role: "input" | "output",
+    schema: JsonSchema,
+    value: unknown,
+  ): SchemaIssue[] | null;
 }
 
 export interface Clock {

@@ -37,6 +37,8 @@ export async function startStripeSimServer(
         body,
         idempotencyKey: typeof header === "string" ? header : null,
       });
+      // A Stripe that stopped answering: the socket stays open until the client times out.
+      if (answer.kind === "hang") return;
       if (answer.kind === "drop") {
         // A dropped connection, as a broken network would leave it: no status, no body.
         req.socket.destroy();

@@ -43,7 +43,9 @@ export interface SimRequest {
 /** Stripe's answer, or a connection the simulated network drops without one. */
 export type SimResponse =
   | { kind: "response"; status: number; headers: Record<string, string>; body: Json }
-  | { kind: "drop" };
+  | { kind: "drop" }
+  /** Never answered: the transport holds the request until the client gives up. */
+  | { kind: "hang" };
 
 export interface StripeSimOptions {
   /**
@@ -153,6 +155,7 @@ export function createStripeSim(options: StripeSimOptions = {}): StripeSim {
 
     const failure = failures.take(path);
     if (failure === "network") return { kind: "drop" };
+    if (failure === "hang") return { kind: "hang" };
     const failed = failure ? failures.answerFor(failure) : undefined;
     if (failed) return response(failed.status, failed.body);
 
@@ -161,6 +164,7 @@ export function createStripeSim(options: StripeSimOptions = {}): StripeSim {
     if (keyed) {
       const saved = idempotency.replay(keyed, signature);
       if (saved) {
+        if (failure === "network-after-commit") return { kind: "drop" };
         const headers: Record<string, string> = saved.replayed
           ? { "idempotency-key": keyed, "idempotent-replayed": "true" }
           : {};

@@ -11,9 +11,11 @@ export interface SimResult {
 /**
  * `500` and `network` fail before Stripe processes the request (nothing is created or saved under
  * the idempotency key); `network-after-commit` processes it, saves the response under the key and
- * then drops the connection, the case where only the idempotency key prevents a second charge.
+ * then drops the connection (a replay under the key is dropped the same way: the answer is lost
+ * again), the case where only the idempotency key prevents a second charge. `hang` accepts the
+ * request and never answers, before processing it (a Stripe that stopped responding).
  */
-export type FailureKind = "500" | "429" | "network" | "network-after-commit";
+export type FailureKind = "500" | "429" | "network" | "network-after-commit" | "hang";
 
 export interface SavedResponse {
   requestSignature: string;

@@ -12,7 +12,13 @@ export function createFakeEngine(overrides: Partial<Engine> = {}): Engine {
     const isAdmin = token.startsWith("admin:");
     const userId = isAdmin ? token.slice("admin:".length) : token;
     return {
-      caller: { userId, issuer: "https://fake.test", isAdmin, scopes: isAdmin ? ["spell:admin"] : [] },
+      caller: {
+        userId,
+        subject: userId,
+        issuer: "https://fake.test",
+        isAdmin,
+        scopes: isAdmin ? ["spell:admin"] : [],
+      },
       user: {
         id: userId,
         status: userId.startsWith("banned") ? "banned" : "active",

@@ -21,9 +21,15 @@ export const USER_ISSUER = { issuer: "https://users.test", secret: "user-issuer-
 export const ADMIN_ISSUER = { issuer: "https://admins.test", secret: "admin-issuer-secret-0123456789abcdef" };
 export const AUDIENCE = "spell";
 
+/** A third issuer in its own (default) namespace: its `alice` is not the user issuer's `alice`. */
+export const OTHER_ISSUER = { issuer: "https://other.test", secret: "other-issuer-secret-0123456789abcdef" };
+
+// The user and admin issuers share the empty namespace (user ids are the bare `sub`), as an
+// operator configures two issuers that name the same people.
 const ISSUERS: TrustedIssuerConfig[] = [
-  { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret },
-  { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true },
+  { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret, namespace: "" },
+  { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true, namespace: "" },
+  { issuer: OTHER_ISSUER.issuer, secret: OTHER_ISSUER.secret },
 ];
 
 export interface TokenOptions {

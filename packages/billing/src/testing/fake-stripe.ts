@@ -1,5 +1,5 @@
 import { createStripeSim, type StripeSim } from "@spell/stripe-sim";
-import { type HttpHandler, HttpResponse, http } from "msw";
+import { delay, type HttpHandler, HttpResponse, http } from "msw";
 
 export type {
   FailureKind,
@@ -30,6 +30,11 @@ export function createFakeStripe(options: { baseUrl?: string } = {}): FakeStripe
       idempotencyKey: request.headers.get("idempotency-key"),
     });
     if (answer.kind === "drop") return HttpResponse.error();
+    if (answer.kind === "hang") {
+      // Held until the SDK's own timeout gives up on it.
+      await delay("infinite");
+      return HttpResponse.error();
+    }
     return HttpResponse.json(answer.body, { status: answer.status, headers: answer.headers });
   });
   return {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { BillingRecord, BillingStore } from "../store.ts";
+import type { BillingRecord, BillingStore, Settlement } from "../store.ts";
 
 interface MemoryUser {
   stripeCustomerId: string | null;
@@ -11,7 +11,9 @@ export function createMemoryBillingStore(): BillingStore & {
   users: Map<string, MemoryUser>;
   records: Map<string, BillingRecord>;
   events: Map<string, string>;
+  settlements: Map<string, Settlement>;
 } {
+  const settlements = new Map<string, Settlement>();
   const users = new Map<string, MemoryUser>();
   const records = new Map<string, BillingRecord>();
   const events = new Map<string, string>();
@@ -29,6 +31,37 @@ export function createMemoryBillingStore(): BillingStore & {
     users,
     records,
     events,
+    settlements,
+    async getSettlement(paymentIntentId) {
+      const settlement = settlements.get(paymentIntentId);
+      return settlement ? { ...settlement } : null;
+    },
+    async completeSettlement(paymentIntentId, result) {
+      const settlement = settlements.get(paymentIntentId);
+      if (settlement?.status === "pending") {
+        settlement.status = "done";
+        settlement.result = result.status;
+      }
+      const record = records.get(paymentIntentId);
+      if (record && record.status !== result.status && result.from.includes(record.status)) {
+        record.status = result.status;
+        if (result.failureCode !== null) record.failureCode = result.failureCode;
+        record.updatedAt = new Date();
+      }
+    },
+    async noteSettlementAttempt(paymentIntentId) {
+      const settlement = settlements.get(paymentIntentId);
+      if (settlement) settlement.attempts += 1;
+    },
+    async dueSettlements(limit) {
+      return [...settlements.values()]
+        .filter((settlement) => settlement.status === "pending")
+        .slice(0, limit)
+        .map((settlement) => settlement.paymentIntentId);
+    },
+    async queueOrphanCancels() {
+      return 0;
+    },
     async getCustomer(userId) {
       const user = users.get(userId);
       return {

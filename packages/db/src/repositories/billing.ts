@@ -1,4 +1,10 @@
-import type { BillingCustomer, BillingRecord, BillingRecordStatus, BillingStore } from "@spell/billing";
+import type {
+  BillingCustomer,
+  BillingRecord,
+  BillingRecordStatus,
+  BillingStore,
+  Settlement,
+} from "@spell/billing";
 import { run, type Sql } from "../sql.ts";
 
 interface BillingRecordRow {
@@ -13,6 +19,16 @@ interface BillingRecordRow {
   failure_code: string | null;
   created_at: Date;
   updated_at: Date;
+}
+
+interface SettlementRow {
+  payment_intent_id: string;
+  execution_id: string;
+  action: Settlement["action"];
+  status: Settlement["status"];
+  result: BillingRecordStatus | null;
+  attempts: number;
+  created_at: Date;
 }
 
 const RECORD_COLUMNS =
@@ -137,6 +153,105 @@ export function createBillingStore(sql: Sql): BillingStore {
         "billing_record_update",
       );
       return rows[0] ? toRecord(rows[0]) : null;
+    },
+
+    async getSettlement(paymentIntentId) {
+      const rows = await run<SettlementRow>(
+        sql,
+        `SELECT payment_intent_id, execution_id, action, status, result, attempts, created_at
+         FROM settlements WHERE payment_intent_id = $1`,
+        [paymentIntentId],
+        "settlement_get",
+      );
+      const row = rows[0];
+      return row
+        ? {
+            paymentIntentId: row.payment_intent_id,
+            executionId: row.execution_id,
+            action: row.action,
+            status: row.status,
+            result: row.result,
+            attempts: row.attempts,
+            createdAt: row.created_at,
+          }
+        : null;
+    },
+
+    async completeSettlement(paymentIntentId, result) {
+      // One statement, so the settlement, the record and the replayed answer never disagree.
+      await run(
+        sql,
+        `WITH s AS (
+           UPDATE settlements SET status = 'done', result = $2, finished_at = now(), updated_at = now()
+           WHERE payment_intent_id = $1 AND status = 'pending' RETURNING execution_id
+         ), r AS (
+           UPDATE billing_records SET status = $2, failure_code = COALESCE($3, failure_code), updated_at = now()
+           WHERE payment_intent_id = $1 AND status = ANY($4::text[]) RETURNING id
+         )
+         UPDATE executions e SET outcome = CASE
+             WHEN e.outcome->>'kind' = 'succeeded' AND jsonb_typeof(e.outcome->'billing') = 'object' THEN
+               jsonb_set(e.outcome, '{billing}', ((e.outcome->'billing') - 'pending')
+                 || jsonb_build_object('charged', $5::text = 'charged', 'status', $5::text))
+             WHEN jsonb_typeof(e.outcome->'error'->'details'->'billing') = 'object' THEN
+               jsonb_set(e.outcome, '{error,details,billing}', (e.outcome->'error'->'details'->'billing')
+                 || jsonb_build_object('charged', $5::text = 'charged', 'status', $5::text,
+                                       'refunded', $6::boolean, 'settlementPending', false))
+             ELSE e.outcome END
+         FROM s WHERE e.id = s.execution_id`,
+        [
+          paymentIntentId,
+          result.status,
+          result.failureCode,
+          [...result.from],
+          result.charge,
+          result.refunded,
+        ],
+        "settlement_complete",
+      );
+    },
+
+    async noteSettlementAttempt(paymentIntentId, error, retryAfterMs) {
+      await run(
+        sql,
+        `UPDATE settlements SET attempts = attempts + 1, last_error = left($2, 500), updated_at = now(),
+           next_attempt_at = now() + make_interval(secs => $3::double precision / 1000)
+         WHERE payment_intent_id = $1 AND status = 'pending'`,
+        [paymentIntentId, error, retryAfterMs],
+        "settlement_attempt",
+      );
+    },
+
+    async dueSettlements(limit) {
+      const rows = await run<{ payment_intent_id: string }>(
+        sql,
+        `SELECT payment_intent_id FROM settlements WHERE status = 'pending' AND next_attempt_at <= now()
+         ORDER BY next_attempt_at LIMIT $1`,
+        [limit],
+        "settlements_due",
+      );
+      return rows.map((row) => row.payment_intent_id);
+    },
+
+    async queueOrphanCancels(olderThanMs) {
+      // An authorization with no settlement is one whose outcome never got stored: its process died
+      // or the database went away mid-run. No capture can follow it (a capture needs a stored
+      // answer), so it is released — unless its execution is a live attempt still running.
+      const rows = await run<{ payment_intent_id: string }>(
+        sql,
+        `INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action)
+         SELECT br.execution_id, br.id, br.payment_intent_id, 'cancel'
+         FROM billing_records br
+         LEFT JOIN executions e ON e.id = br.execution_id
+         WHERE br.status = 'pending' AND br.execution_id IS NOT NULL
+           AND br.updated_at < now() - make_interval(secs => $1::double precision / 1000)
+           AND NOT EXISTS (SELECT 1 FROM settlements s WHERE s.payment_intent_id = br.payment_intent_id)
+           AND (e.id IS NULL OR e.status <> 'running'
+                OR e.attempted_at < now() - make_interval(secs => $1::double precision / 1000))
+         ON CONFLICT (payment_intent_id) DO NOTHING
+         RETURNING payment_intent_id`,
+        [olderThanMs],
+      );
+      return rows.length;
     },
 
     async recordEvent(eventId, type) {

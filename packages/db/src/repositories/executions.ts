@@ -47,6 +47,12 @@ const INSERT_MANY = `INSERT INTO executions ${INSERT_COLUMNS}
          amount, currency, outcome, error_code, duration_ms, finished_at, log)
   LEFT JOIN spells s ON s.id = r.spell_id`;
 
+/** Finishing an execution; `$1`–`$7`: id, status, outcome, error code, finished at, duration, log. */
+const FINISH_UPDATE = `UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
+    duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
+    pending_input = NULL, log = $7
+  WHERE id = $1`;
+
 function insertValues(
   execution: NewExecution,
   status: ExecutionStatus,
@@ -141,24 +147,36 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
 
     get,
 
-    async finish(executionId, outcome, finishedAt, log) {
-      await run(
-        sql,
-        `UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
-           duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
-           pending_input = NULL, log = $7
-         WHERE id = $1`,
-        [
-          executionId,
-          outcome.kind,
-          JSON.stringify(outcome),
-          outcome.kind === "failed" ? outcome.error.code : null,
-          finishedAt,
-          outcome.kind === "succeeded" ? outcome.durationMs : null,
-          log ?? null,
-        ],
-        "executions_finish",
-      );
+    async finish(executionId, outcome, finishedAt, log, settlement) {
+      const values = [
+        executionId,
+        outcome.kind,
+        JSON.stringify(outcome),
+        outcome.kind === "failed" ? outcome.error.code : null,
+        finishedAt,
+        outcome.kind === "succeeded" ? outcome.durationMs : null,
+        log ?? null,
+      ];
+      if (settlement) {
+        // The outcome and its pending money work in one statement: both are stored, or neither.
+        await run(
+          sql,
+          `WITH settlement AS (
+             INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action)
+             VALUES ($1, $8::uuid, $9, $10) ON CONFLICT (payment_intent_id) DO NOTHING
+           )
+           ${FINISH_UPDATE}`,
+          [
+            ...values,
+            isUuid(settlement.charge.billingRecordId) ? settlement.charge.billingRecordId : null,
+            settlement.charge.paymentIntentId,
+            settlement.action,
+          ],
+          "executions_finish_settlement",
+        );
+        return;
+      }
+      await run(sql, FINISH_UPDATE, values, "executions_finish");
     },
 
     async markPendingPayment(executionId, pending) {

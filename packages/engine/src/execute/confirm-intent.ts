@@ -32,8 +32,12 @@ export async function confirmIntent(
     );
   }
   const claimed = await context.executions.claimPendingPayment(existing.id);
-  // Another confirmation got here first: answer as it does, never run twice.
-  if (!claimed) return answerExisting(context, existing, existing.requestHash);
+  // Another confirmation got here first: wait for its outcome (re-read: the row is now running or
+  // finished, no longer the 402 it held while pending) and answer as it does, never run twice.
+  if (!claimed) {
+    const current = (await context.executions.get(existing.id)) ?? existing;
+    return answerExisting(context, current, existing.requestHash);
+  }
   const lookup = await context.spells.findBySlug(existing.slug, session.user.id);
   if (!lookup) throw new AppError("SPELL_NOT_FOUND", `No spell ${existing.slug}`, { spell: existing.slug });
   const price = { amount: resumed.charge.amount, currency: resumed.charge.currency };

@@ -25,8 +25,9 @@ describe("executeSpell pipeline", () => {
       "executions.begin",
       "billing.charge",
       "runtime.wasm",
-      "billing.settle:succeeded",
+      // The answer (with its pending capture) is stored before the money is captured.
       "executions.finish",
+      "billing.settle:succeeded",
     ]);
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { AppError, type ExecuteOutput, toAppError } from "@spell/contracts";
 import { assertNotBanned } from "../access.ts";
-import type { EngineContext } from "../context.ts";
+import { assertInputMatchesSchema, type EngineContext } from "../context.ts";
 import type { ExecuteRequest } from "../engine-types.ts";
 import type { Charge, NewExecution } from "../ports.ts";
 import { assertCanRun } from "../visibility.ts";
@@ -27,6 +27,8 @@ export async function executeSpell(
   // 4. visibility
   assertCanRun(lookup, user.id);
   const { spell } = lookup;
+  // The spell's input schema (compiled once per artifact version), before any row, charge or run.
+  assertInputMatchesSchema(context, spell, request.input);
   // 5. price
   const price = context.billing.quote(spell, user);
   const idempotencyKey = request.idempotencyKey ?? null;

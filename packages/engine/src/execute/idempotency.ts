@@ -48,22 +48,59 @@ export async function answerExisting(
       { executionId: existing.id },
     );
   }
-  const { clock } = context;
+  const { clock, duplicateWaiters } = context;
+  if (existing.status !== "running" && !isSettling(existing)) return answerFromOutcome(existing);
+  // Waiting costs a timer and a few polls, not the request's body: but every waiter is a held
+  // request, so their number per process is bounded and the rest are told to come back.
+  if (duplicateWaiters.active >= duplicateWaiters.max) throw inProgress(existing.id, "too_many_waiting");
+  duplicateWaiters.active += 1;
   let current: StoredExecution | null = existing;
-  const deadline = clock.monotonicMs() + context.duplicateWaitMs;
-  let delay = 5;
-  while (current && current.status === "running" && clock.monotonicMs() < deadline) {
-    await sleep(delay);
-    delay = Math.min(delay * 2, 200);
-    current = await context.executions.get(existing.id);
+  try {
+    // A duplicate that arrives while the capture is under way waits for it only briefly: a replay
+    // long after, of a capture the worker still owes, must not hang on it (it answers `pending`).
+    const deadline =
+      clock.monotonicMs() +
+      (existing.status === "running"
+        ? context.duplicateWaitMs
+        : Math.min(context.duplicateWaitMs, SETTLING_WAIT_MS));
+    // Exponential backoff capped at 1 s: a minute's wait is about 70 reads, not hundreds.
+    let delay = 10;
+    while (
+      current &&
+      (current.status === "running" || isSettling(current)) &&
+      clock.monotonicMs() < deadline
+    ) {
+      await sleep(Math.min(delay, Math.max(1, deadline - clock.monotonicMs())));
+      delay = Math.min(delay * 2, 1_000);
+      current = await context.executions.get(existing.id);
+    }
+  } finally {
+    duplicateWaiters.active -= 1;
   }
-  if (!current || current.status === "running" || !current.outcome) {
-    throw new AppError("IDEMPOTENCY_CONFLICT", "A request with this idempotency key is still in progress", {
-      executionId: existing.id,
-      retryable: true,
-    });
-  }
+  if (!current || current.status === "running" || !current.outcome)
+    throw inProgress(existing.id, "in_progress");
   return answerFromOutcome(current);
+}
+
+/**
+ * Stored, with its capture under way in the first request: a duplicate waits for the capture's
+ * answer (bounded like any wait) so it can tell the caller `charged` as the first one does; past
+ * the wait it answers `pending`, which is true too.
+ */
+const SETTLING_WAIT_MS = 3_000;
+
+function isSettling(execution: StoredExecution | null): boolean {
+  return execution?.outcome?.kind === "succeeded" && execution.outcome.billing.pending === true;
+}
+
+/** 409 for a duplicate whose first request has not finished: the same key may be retried later. */
+function inProgress(executionId: string, reason: "in_progress" | "too_many_waiting"): AppError {
+  return new AppError("IDEMPOTENCY_CONFLICT", "A request with this idempotency key is still in progress", {
+    executionId,
+    reason,
+    retryable: true,
+    retryAfterSeconds: 1,
+  });
 }
 
 function answerFromOutcome(execution: StoredExecution): ExecuteOutput {

@@ -1,5 +1,5 @@
 import { AppError } from "@spell/contracts";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createEngine } from "../engine.ts";
 import { attachRuntimeLog } from "../runtime-log.ts";
 import { createMemoryEngineDeps, createRecordingRuntime } from "../testing/index.ts";
@@ -68,7 +68,7 @@ describe("running and settling", () => {
     expect(execution?.status).toBe("failed");
   });
 
-  it("tells the caller they were not charged when the capture cannot be made after a good run", async () => {
+  it("tells the caller the charge is pending when the capture cannot be confirmed after a good run", async () => {
     const { deps, ports, billing } = createMemoryEngineDeps();
     deps.runtimes = [createRecordingRuntime("wasm", () => ({ done: true })).runtime];
     deps.billing = {
@@ -80,7 +80,58 @@ describe("running and settling", () => {
     const engine = createEngine(deps);
     ports.putSpell({ slug: "paid@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
     const result = await engine.executeSpell("Bearer alice", { spell: "paid@v1", input: {} });
-    expect(result).toMatchObject({ output: { done: true }, billing: { charged: false, amount: 100 } });
+    expect(result).toMatchObject({
+      output: { done: true },
+      billing: { charged: false, status: "pending", pending: true, amount: 100 },
+    });
+    // The capture stays recorded as pending work beside the stored answer, for the worker.
+    expect(ports.settlementOrders).toMatchObject([{ action: "capture", charge: { amount: 100 } }]);
+  });
+
+  it("stores the answer with its pending capture before capturing, and says charged once captured", async () => {
+    const { deps, ports } = createMemoryEngineDeps();
+    deps.runtimes = [createRecordingRuntime("wasm", () => ({ done: true })).runtime];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "paid@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const result = await engine.executeSpell("Bearer alice", { spell: "paid@v1", input: {} });
+    expect(result.billing).toEqual({
+      charged: true,
+      status: "charged",
+      amount: 100,
+      currency: "usd",
+      billingRecordId: expect.any(String),
+    });
+    expect(ports.calls.indexOf("executions.finish")).toBeLessThan(
+      ports.calls.indexOf("billing.settle:succeeded"),
+    );
+    expect(ports.settlementOrders).toMatchObject([{ executionId: result.executionId, action: "capture" }]);
+  });
+
+  it("never captures an answer the database could not store: 503, authorization released, key finished later", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [createRecordingRuntime("wasm", () => ({ done: true })).runtime];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "paid@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    ports.failNextFinishes(2);
+    const error = await engine
+      .executeSpell("Bearer alice", { spell: "paid@v1", input: {}, idempotencyKey: "k-outage" })
+      .catch((e) => e);
+    expect(error.code).toBe("SERVICE_UNAVAILABLE");
+    expect(error.details).toMatchObject({
+      reason: "result_not_stored",
+      billing: { charged: false, status: "not_charged", refunded: true, settlementPending: false },
+    });
+    expect(billing.settlements.map((s) => s.outcome)).toEqual(["failed"]);
+    // Once the database answers again the key reaches a terminal state with the cancel recorded.
+    await vi.waitFor(() => expect([...ports.executions.values()][0]?.status).toBe("failed"), {
+      timeout: 5_000,
+    });
+    expect(ports.settlementOrders).toMatchObject([{ action: "cancel" }]);
+    const replay = await engine
+      .executeSpell("Bearer alice", { spell: "paid@v1", input: {}, idempotencyKey: "k-outage" })
+      .catch((e) => e);
+    expect(replay.code).toBe("SERVICE_UNAVAILABLE");
+    expect(billing.settlements.every((s) => s.outcome === "failed")).toBe(true);
   });
 
   it("turns an unexpected runtime exception into INTERNAL_ERROR without internals", async () => {

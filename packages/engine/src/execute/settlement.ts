@@ -1,7 +1,16 @@
 import { AppError, type ExecuteOutput, type JsonObject, toAppError } from "@spell/contracts";
 import type { EngineContext } from "../context.ts";
-import type { BillingSummary, Charge, NewExecution, SpellRecord, StoredOutcome } from "../ports.ts";
+import type {
+  BillingSummary,
+  Charge,
+  NewExecution,
+  SettlementOrder,
+  SettleResult,
+  SpellRecord,
+  StoredOutcome,
+} from "../ports.ts";
 import { runtimeLogOf } from "../runtime-log.ts";
+import { finishLater } from "./finish-later.ts";
 import { errorOf } from "./idempotency.ts";
 
 export interface PaidRun {
@@ -16,14 +25,18 @@ export interface PaidRun {
   startedAt: number;
 }
 
-/** Runs the artifact after payment; settles the money by the outcome and logs the execution once. */
+/**
+ * Runs the artifact after payment, then settles in this order: store the answer together with its
+ * pending capture (one atomic write), capture, answer. An answer that cannot be stored is never
+ * captured: the authorization is released (now, or by the settlement worker) and the caller told so.
+ */
 export async function runAndSettle(context: EngineContext, paid: PaidRun): Promise<ExecuteOutput> {
   const { execution, spell, input, charge } = paid;
   const { billing, clock, executions } = context;
   const runtime = context.runtimes.get(spell.runtime);
-  const store = (outcome: StoredOutcome, log: string | null) =>
+  const store = (outcome: StoredOutcome, log: string | null, settlement: SettlementOrder | null) =>
     paid.loggedAtStart
-      ? executions.finish(execution.id, outcome, clock.now(), log)
+      ? executions.finish(execution.id, outcome, clock.now(), log, settlement)
       : executions.record(execution, outcome, clock.now(), log);
   let output: unknown;
   let log: string | null = null;
@@ -38,55 +51,134 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
     log = result.log ?? null;
   } catch (thrown) {
     const error = toAppError(thrown);
-    if (charge) {
-      // If the provider cannot be reached to release the money now, the caller still learns why the
-      // run failed; an authorization that is never captured lapses by itself.
-      const settled = await billing.settle(charge, "failed").then(
-        ({ refunded }) => ({ refunded, settlementPending: false }),
-        () => ({ refunded: false, settlementPending: true }),
-      );
-      error.details.billing = {
-        charged: false,
-        ...settled,
-        amount: charge.amount,
-        currency: charge.currency,
-        billingRecordId: charge.billingRecordId,
-      };
+    if (!charge) {
+      await store({ kind: "failed", error: errorOf(error) }, runtimeLogOf(thrown), null);
+      throw error;
     }
-    await store({ kind: "failed", error: errorOf(error) }, runtimeLogOf(thrown));
+    // Stored first with the cancel as pending work, so the release survives a crash right after.
+    const billingDetails = {
+      charged: false,
+      status: "not_charged" as const,
+      refunded: false,
+      settlementPending: true,
+      amount: charge.amount,
+      currency: charge.currency,
+      billingRecordId: charge.billingRecordId,
+    };
+    error.details.billing = billingDetails;
+    const cancel: SettlementOrder = { action: "cancel", charge };
+    try {
+      await store({ kind: "failed", error: errorOf(error) }, runtimeLogOf(thrown), cancel);
+    } catch {
+      // The database is gone: the run's error is still the answer; the row is finished later.
+      finishLater(context, execution.id, { kind: "failed", error: errorOf(error) }, cancel);
+    }
+    const settled = await settleSafely(billing, charge, "failed");
+    error.details.billing = {
+      ...billingDetails,
+      refunded: settled.refunded,
+      settlementPending: settled.status === "pending",
+    };
     throw error;
   }
-  // The run happened on an authorized payment. If the capture cannot be made now, the authorization
-  // lapses uncaptured: the caller still gets the output and is told they were not charged.
-  const captured = charge
-    ? await billing.settle(charge, "succeeded").then(
-        () => true,
-        () => false,
-      )
-    : false;
-  const summary: BillingSummary = charge
+
+  const durationMs = Math.max(0, Math.round(clock.monotonicMs() - paid.startedAt));
+  const answered = { slug: spell.slug, runtime: spell.runtime };
+  const pendingSummary: BillingSummary = charge
     ? {
-        charged: captured,
+        charged: false,
+        status: "pending",
+        pending: true,
         amount: charge.amount,
         currency: charge.currency,
         billingRecordId: charge.billingRecordId,
       }
-    : { charged: false, amount: 0, currency: execution.price.currency, billingRecordId: null };
-  const durationMs = Math.max(0, Math.round(clock.monotonicMs() - paid.startedAt));
-  const result: ExecuteOutput = {
-    ok: true,
-    executionId: execution.id,
-    spell: { slug: spell.slug, runtime: spell.runtime },
-    output,
-    billing: summary,
-    durationMs,
-  };
+    : {
+        charged: false,
+        status: "not_charged",
+        amount: 0,
+        currency: execution.price.currency,
+        billingRecordId: null,
+      };
   // Only rows written before the run can be answered again (a repeated key, a second confirm-intent),
   // so only they keep the output, which may be megabytes.
   const storedOutput = paid.loggedAtStart ? output : null;
-  await store(
-    { kind: "succeeded", spell: result.spell, output: storedOutput, billing: summary, durationMs },
-    log,
+  try {
+    await store(
+      { kind: "succeeded", spell: answered, output: storedOutput, billing: pendingSummary, durationMs },
+      log,
+      charge ? { action: "capture", charge } : null,
+    );
+  } catch (thrown) {
+    throw await answerNotStored(context, paid, thrown);
+  }
+  let summary = pendingSummary;
+  if (charge) {
+    // The answer and its pending capture are durable: capture now (the usual case) or leave it to
+    // the settlement worker, which retries until Stripe confirms.
+    const settled = await settleSafely(billing, charge, "succeeded");
+    summary =
+      settled.status === "pending"
+        ? pendingSummary
+        : {
+            charged: settled.status === "charged",
+            status: settled.status,
+            amount: charge.amount,
+            currency: charge.currency,
+            billingRecordId: charge.billingRecordId,
+          };
+  }
+  return { ok: true, executionId: execution.id, spell: answered, output, billing: summary, durationMs };
+}
+
+/**
+ * The run succeeded but its answer could not be stored (the database went away): no capture may
+ * follow. The authorization is released now when Stripe answers; the terminal outcome (with the
+ * cancel as pending work) is stored as soon as the database is back.
+ */
+async function answerNotStored(context: EngineContext, paid: PaidRun, thrown: unknown): Promise<AppError> {
+  const { charge, execution } = paid;
+  const settled = charge ? await settleSafely(context.billing, charge, "failed") : null;
+  const error = new AppError(
+    "SERVICE_UNAVAILABLE",
+    charge
+      ? "The result could not be stored, so it was not delivered; you were not charged"
+      : "The result could not be stored, so it was not delivered",
+    {
+      reason: "result_not_stored",
+      executionId: execution.id,
+      ...(charge
+        ? {
+            billing: {
+              charged: false,
+              status: "not_charged",
+              refunded: settled?.refunded ?? false,
+              settlementPending: settled?.status === "pending",
+              amount: charge.amount,
+              currency: charge.currency,
+              billingRecordId: charge.billingRecordId,
+            },
+          }
+        : {}),
+    },
+    { cause: thrown },
   );
-  return result;
+  if (paid.loggedAtStart) {
+    finishLater(
+      context,
+      execution.id,
+      { kind: "failed", error: errorOf(error) },
+      charge ? { action: "cancel", charge } : null,
+    );
+  }
+  return error;
+}
+
+/** `Billing.settle` promises not to throw; a broken adapter must still not turn an answer into a 500. */
+function settleSafely(
+  billing: EngineContext["billing"],
+  charge: Charge,
+  outcome: "succeeded" | "failed",
+): Promise<SettleResult> {
+  return billing.settle(charge, outcome).catch((): SettleResult => ({ status: "pending", refunded: false }));
 }

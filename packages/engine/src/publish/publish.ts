@@ -1,4 +1,11 @@
-import { AppError, type ArtifactInput, type PublishOutput, type RuntimeKind } from "@spell/contracts";
+import {
+  AppError,
+  type ArtifactInput,
+  findJsonBoundsViolation,
+  type JsonObject,
+  type PublishOutput,
+  type RuntimeKind,
+} from "@spell/contracts";
 import { admit } from "../access.ts";
 import type { EngineContext } from "../context.ts";
 import type { Engine, Session } from "../engine-types.ts";
@@ -27,6 +34,7 @@ export async function publish(
   }
   const price = { amount: input.priceAmount, currency: input.currency };
   if (price.amount > 0) context.billing.assertChargeable(price);
+  const metadata = withDeclaredSchemas(context, input);
   const prepared = await prepareArtifact(context, input.runtime, input.artifact, input.config);
   const spell = await context.spells.publish({
     slug: input.slug,
@@ -36,7 +44,7 @@ export async function publish(
     visibility: input.visibility,
     teamId: input.teamId ?? null,
     createdBy: input.ownerId ?? session.caller.userId,
-    artifact: { ...prepared, metadata: input.metadata },
+    artifact: { ...prepared, metadata },
   });
   return {
     ok: true,
@@ -75,4 +83,32 @@ function prepareArtifact(
     });
   }
   return adapter.prepare(artifact, config);
+}
+
+/**
+ * The artifact's metadata with its declared schemas, each checked first: the `inputSchema` and
+ * `outputSchema` fields win over `metadata.inputSchema` / `metadata.outputSchema`. A schema that is
+ * not a usable JSON Schema 2020-12 refuses the publish (`ARTIFACT_INVALID`, `details.reason:
+ * invalid_schema`, `details.field`, `details.pointer` into the schema).
+ */
+function withDeclaredSchemas(context: EngineContext, input: PublishInput): JsonObject {
+  const metadata: JsonObject = { ...input.metadata };
+  for (const field of ["inputSchema", "outputSchema"] as const) {
+    const declared = input[field] !== undefined ? input[field] : metadata[field];
+    if (declared === undefined) continue;
+    const at = input[field] !== undefined ? field : `metadata.${field}`;
+    const bounds = findJsonBoundsViolation(declared);
+    const problem = bounds
+      ? { pointer: bounds.path.map((segment) => `/${segment}`).join(""), message: bounds.message }
+      : (context.schemas?.check(declared) ?? null);
+    if (problem) {
+      throw new AppError("ARTIFACT_INVALID", `${at} is not a valid JSON Schema 2020-12: ${problem.message}`, {
+        reason: "invalid_schema",
+        field: at,
+        pointer: problem.pointer,
+      });
+    }
+    metadata[field] = declared;
+  }
+  return metadata;
 }

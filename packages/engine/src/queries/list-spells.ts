@@ -1,7 +1,8 @@
 import type { ListSpellsOutput } from "@spell/contracts";
 import { admit } from "../access.ts";
-import type { EngineContext } from "../context.ts";
+import { type EngineContext, inputSchemaOf, outputSchemaOf } from "../context.ts";
 import type { Session } from "../engine-types.ts";
+import type { JsonSchema } from "../ports.ts";
 
 /**
  * Every spell the caller may run, with its price. The publisher's `description` and `inputSchema`
@@ -15,7 +16,6 @@ export async function listSpells(context: EngineContext, session: Session): Prom
     spells: spells.map((spell) => {
       const metadata = spell.artifact.metadata;
       const described = context.runtimes.get(spell.runtime)?.describe?.(spell.artifact) ?? null;
-      const declared = metadata.inputSchema;
       return {
         slug: spell.slug,
         runtime: spell.runtime,
@@ -23,11 +23,15 @@ export async function listSpells(context: EngineContext, session: Session): Prom
         visibility: spell.visibility,
         description:
           typeof metadata.description === "string" ? metadata.description : (described?.description ?? null),
-        inputSchema:
-          declared && typeof declared === "object" && !Array.isArray(declared)
-            ? (declared as Record<string, unknown>)
-            : (described?.inputSchema ?? null),
+        inputSchema: asObjectSchema(inputSchemaOf(context.runtimes, spell)),
+        outputSchema: asObjectSchema(outputSchemaOf(context.runtimes, spell)),
       };
     }),
   };
+}
+
+/** Listings show object schemas: `true` is `{}`, `false` is `{"not": {}}`. */
+function asObjectSchema(schema: JsonSchema | null): Record<string, unknown> | null {
+  if (schema === null || typeof schema === "object") return schema;
+  return schema ? {} : { not: {} };
 }

@@ -10,6 +10,7 @@ import type {
   PublishRequest,
   Runtime,
   RuntimeArtifact,
+  SettlementOrder,
   SpellRecord,
   SpellStore,
   StoredExecution,
@@ -168,6 +169,11 @@ export function createMemoryPorts() {
     },
   };
 
+  /** The settlement orders written with outcomes (the durable pending money work). */
+  const settlementOrders: Array<SettlementOrder & { executionId: string }> = [];
+  /** `finish` throws SERVICE_UNAVAILABLE this many more times (a database outage). */
+  let finishFailures = 0;
+
   const executionLog: ExecutionLog = {
     async begin(execution: NewExecution) {
       calls.push("executions.begin");
@@ -193,8 +199,13 @@ export function createMemoryPorts() {
       const execution = executions.get(executionId);
       return execution ? { ...execution } : null;
     },
-    async finish(executionId, outcome, _finishedAt, log) {
+    async finish(executionId, outcome, _finishedAt, log, settlement) {
       calls.push("executions.finish");
+      if (finishFailures > 0) {
+        finishFailures -= 1;
+        throw new AppError("SERVICE_UNAVAILABLE", "The database is unavailable", {});
+      }
+      if (settlement) settlementOrders.push({ executionId, ...settlement });
       const execution = executions.get(executionId);
       if (execution) {
         execution.status = outcome.kind;
@@ -257,6 +268,32 @@ export function createMemoryPorts() {
     adminStore,
     spellStore,
     executionLog,
+    settlementOrders,
+    /**
+     * What the real adapter does in the statement that records Stripe's confirmation: the stored
+     * outcome of the order's execution says the truth about the money from then on.
+     */
+    applySettled(paymentIntentId: string, status: "charged" | "not_charged") {
+      const order = settlementOrders.find((o) => o.charge.paymentIntentId === paymentIntentId);
+      const outcome = order ? executions.get(order.executionId)?.outcome : undefined;
+      if (!order || !outcome) return;
+      if (outcome.kind === "succeeded") {
+        const { pending: _pending, ...billing } = outcome.billing;
+        outcome.billing = { ...billing, charged: status === "charged", status };
+      } else if (typeof outcome.error.details.billing === "object" && outcome.error.details.billing) {
+        outcome.error.details.billing = {
+          ...(outcome.error.details.billing as Record<string, unknown>),
+          charged: false,
+          status,
+          refunded: true,
+          settlementPending: false,
+        };
+      }
+    },
+    /** The next `count` calls to `executions.finish` fail as if the database were unreachable. */
+    failNextFinishes(count: number) {
+      finishFailures = count;
+    },
     /** Inserts or replaces a spell directly (tests don't need the publish path for setup). */
     putSpell(spell: Partial<SpellRecord> & { slug: string }): SpellRecord {
       const record = spellRecord(spell);
@@ -269,10 +306,14 @@ export function createMemoryPorts() {
 export type MemoryPorts = ReturnType<typeof createMemoryPorts>;
 
 /** A fake billing port that records charges and settlements; `failWith` makes the next charge throw. */
-export function createRecordingBilling(calls: string[] = []) {
+export function createRecordingBilling(
+  calls: string[] = [],
+  onSettled: (paymentIntentId: string, status: "charged" | "not_charged") => void = () => {},
+) {
   const charges: Charge[] = [];
   const settlements: { charge: Charge; outcome: "succeeded" | "failed" }[] = [];
   let failure: AppError | null = null;
+  let settleUnreachable = false;
   const billing: Billing = {
     quote: (spell) => spell.price,
     hasPaymentMethod: (user) => user.hasPaymentMethod,
@@ -295,7 +336,11 @@ export function createRecordingBilling(calls: string[] = []) {
     async settle(charge, outcome) {
       calls.push(`billing.settle:${outcome}`);
       settlements.push({ charge, outcome });
-      return { refunded: outcome === "failed" };
+      if (settleUnreachable) return { status: "pending" as const, refunded: false };
+      onSettled(charge.paymentIntentId, outcome === "succeeded" ? "charged" : "not_charged");
+      return outcome === "succeeded"
+        ? { status: "charged" as const, refunded: false }
+        : { status: "not_charged" as const, refunded: true };
     },
     async createCheckoutUrl() {
       return "https://checkout.example/session";
@@ -318,6 +363,10 @@ export function createRecordingBilling(calls: string[] = []) {
     settlements,
     failNextChargeWith(error: AppError) {
       failure = error;
+    },
+    /** Settlements answer `pending`, as when Stripe cannot confirm them now. */
+    setSettleUnreachable(unreachable: boolean) {
+      settleUnreachable = unreachable;
     },
   };
 }
@@ -429,6 +478,7 @@ export const fakeAuthenticate =
     const isAdmin = token.startsWith("admin:");
     return {
       userId: isAdmin ? token.slice("admin:".length) : token,
+      subject: isAdmin ? token.slice("admin:".length) : token,
       issuer: "https://tests.example",
       isAdmin,
       scopes: isAdmin ? ["spell:admin"] : [],
@@ -437,7 +487,7 @@ export const fakeAuthenticate =
 
 export function createMemoryEngineDeps(overrides: Partial<EngineDeps> = {}) {
   const ports = createMemoryPorts();
-  const billing = createRecordingBilling(ports.calls);
+  const billing = createRecordingBilling(ports.calls, ports.applySettled);
   const deps: EngineDeps = {
     authenticate: fakeAuthenticate(ports.calls),
     users: ports.userStore,

@@ -19,6 +19,14 @@ export type ExecuteInput = z.input<typeof ZExecuteInput>;
 
 export const ZBillingSummary = z.object({
   charged: z.boolean(),
+  status: z.enum(["charged", "not_charged", "pending"]).optional().meta({
+    description:
+      "charged: captured; not_charged: nothing taken (or the authorization released); pending: the capture is recorded and will be carried out",
+  }),
+  pending: z
+    .boolean()
+    .optional()
+    .meta({ description: "Set while the capture waits for the payment provider" }),
   amount: z.number().int().min(0),
   currency: ZCurrency,
   billingRecordId: z.string().nullable(),
