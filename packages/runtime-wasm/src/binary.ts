@@ -3,17 +3,51 @@ import { AppError } from "@spell/contracts";
 import { wasmApi } from "./webassembly.ts";
 
 /**
- * Publish-time inspection of a wasm binary. We parse only the sections that matter to the sandbox
- * (imports, memories, exports) so refusals say exactly what is wrong, and we re-encode the memory
- * limits so that `memory.grow` past the cap fails inside the guest instead of inside our process.
+ * Publish-time inspection of a wasm binary. One linear pass over the section headers and the
+ * declarations (never the code bodies): refusals say exactly what is wrong, everything a module
+ * declares is bounded (`MODULE_BOUNDS`), and the memory and table limits are re-encoded so that
+ * `memory.grow` / `table.grow` past the cap fail inside the guest instead of inside our process.
  */
 
 export const WASI_MODULE = "wasi_snapshot_preview1";
 export const WASM_PAGE_BYTES = 65_536;
 
+/**
+ * What a module may declare. V8's own limits are far higher (10 million table entries, a million
+ * functions or globals) and several of them allocate on the JS heap in one piece at instantiation:
+ * a 60-byte module declaring a 10-million-entry table needs ~80 MB of heap at once.
+ */
+export const MODULE_BOUNDS = Object.freeze({
+  types: 10_000,
+  imports: 1_000,
+  exports: 10_000,
+  /** Functions defined by the module (imports not counted). */
+  functions: 100_000,
+  tables: 4,
+  /** Entries per table, initial and maximum (a missing or larger maximum is rewritten to this). */
+  tableEntries: 100_000,
+  globals: 10_000,
+  tags: 1_000,
+  elementSegments: 10_000,
+  /** Entries over all element segments. */
+  elements: 200_000,
+  dataSegments: 10_000,
+});
+
+const SECTION_TYPE = 1;
 const SECTION_IMPORT = 2;
+const SECTION_FUNCTION = 3;
+const SECTION_TABLE = 4;
 const SECTION_MEMORY = 5;
+const SECTION_GLOBAL = 6;
 const SECTION_EXPORT = 7;
+const SECTION_ELEMENT = 9;
+const SECTION_CODE = 10;
+const SECTION_DATA = 11;
+const SECTION_TAG = 13;
+
+const REF_FUNC = 0x70;
+const REF_EXTERN = 0x6f;
 
 const KIND_FUNC = 0;
 const KIND_TABLE = 1;
@@ -69,6 +103,38 @@ class Reader {
     return text;
   }
 
+  /** Skips a signed LEB128 (const expression immediates). */
+  skipSleb(maxBits: number): void {
+    for (let shift = 0; ; shift += 7) {
+      if (shift >= maxBits + 7) refuse("malformed", "Malformed WebAssembly binary: LEB128 integer too long");
+      if ((this.byte() & 0x80) === 0) return;
+    }
+  }
+
+  skip(length: number): void {
+    if (this.pos + length > this.end) refuse("malformed", "Malformed WebAssembly binary: overruns section");
+    this.pos += length;
+  }
+
+  /** Skips a constant expression up to its `end` (MVP, reference-types and extended-const forms). */
+  skipConstExpr(): void {
+    for (let ops = 0; ; ops++) {
+      if (ops > 1000) refuse("malformed", "Constant expression too long");
+      const op = this.byte();
+      if (op === 0x0b) return;
+      if (op === 0x41) this.skipSleb(32);
+      else if (op === 0x42) this.skipSleb(64);
+      else if (op === 0x43) this.skip(4);
+      else if (op === 0x44) this.skip(8);
+      else if (op === 0x23 || op === 0xd2) this.uleb();
+      else if (op === 0xd0) this.skipSleb(33);
+      else if (op === 0xfd && this.uleb() === 12) this.skip(16);
+      else if (![0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e].includes(op)) {
+        refuse("malformed", `Unsupported opcode 0x${op.toString(16)} in a constant expression`);
+      }
+    }
+  }
+
   skipLimits(): void {
     const flags = this.byte();
     const bits = flags & LIMIT_MEMORY64 ? 64 : 32;
@@ -98,11 +164,80 @@ interface Section {
   end: number;
 }
 
+export interface TableDeclaration {
+  refType: number;
+  limits: MemoryLimits;
+}
+
 export interface WasmInspection {
   imports: { module: string; name: string; kind: string }[];
   exports: { name: string; kind: string }[];
   memories: { imported: boolean; limits: MemoryLimits }[];
   memorySection: Section | null;
+  tables: TableDeclaration[];
+  tableSection: Section | null;
+  /** Declared counts, checked against `MODULE_BOUNDS`. */
+  counts: {
+    types: number;
+    functions: number;
+    codeBodies: number;
+    globals: number;
+    tags: number;
+    elementSegments: number;
+    elements: number;
+    dataSegments: number;
+  };
+  /** Bytes over all data segments. */
+  dataBytes: number;
+}
+
+type CountName = keyof typeof MODULE_BOUNDS;
+
+function bounded(name: CountName, count: number): number {
+  const bound = MODULE_BOUNDS[name];
+  if (count > bound) {
+    refuse("too_many", `The module declares ${count} ${name}; at most ${bound} are allowed`, {
+      what: name,
+      count,
+      bound,
+    });
+  }
+  return count;
+}
+
+/** Element segment (all eight encodings): returns its number of entries. */
+function readElementSegment(reader: Reader): number {
+  const flags = reader.uleb();
+  if (flags > 7) refuse("malformed", `Malformed WebAssembly binary: element segment flags ${flags}`);
+  const passiveOrDeclarative = (flags & 0x01) !== 0;
+  const explicitTable = (flags & 0x02) !== 0;
+  const usesExpressions = (flags & 0x04) !== 0;
+  if (!passiveOrDeclarative) {
+    if (explicitTable) reader.uleb();
+    reader.skipConstExpr();
+  }
+  if (passiveOrDeclarative || explicitTable) {
+    // elemkind (0x00) for index lists, a reference type for expression lists.
+    if (usesExpressions) reader.skipSleb(33);
+    else reader.byte();
+  }
+  const count = bounded("elements", reader.uleb());
+  for (let i = 0; i < count; i++) {
+    if (usesExpressions) reader.skipConstExpr();
+    else reader.uleb();
+  }
+  return count;
+}
+
+/** Data segment: returns its size in bytes. */
+function readDataSegment(reader: Reader): number {
+  const flags = reader.uleb();
+  if (flags === 2) reader.uleb();
+  if (flags === 0 || flags === 2) reader.skipConstExpr();
+  else if (flags !== 1) refuse("malformed", `Malformed WebAssembly binary: data segment flags ${flags}`);
+  const size = reader.uleb();
+  reader.skip(size);
+  return size;
 }
 
 function readSections(bytes: Uint8Array): Section[] {
@@ -137,11 +272,63 @@ function readLimits(reader: Reader): MemoryLimits {
 
 export function inspectWasm(bytes: Uint8Array): WasmInspection {
   const sections = readSections(bytes);
-  const inspection: WasmInspection = { imports: [], exports: [], memories: [], memorySection: null };
+  const inspection: WasmInspection = {
+    imports: [],
+    exports: [],
+    memories: [],
+    memorySection: null,
+    tables: [],
+    tableSection: null,
+    counts: {
+      types: 0,
+      functions: 0,
+      codeBodies: 0,
+      globals: 0,
+      tags: 0,
+      elementSegments: 0,
+      elements: 0,
+      dataSegments: 0,
+    },
+    dataBytes: 0,
+  };
+  const { counts } = inspection;
   for (const section of sections) {
     const reader = new Reader(bytes, section.contentStart, section.end);
-    if (section.id === SECTION_IMPORT) {
-      const count = reader.uleb();
+    if (section.id === SECTION_TYPE) {
+      counts.types = bounded("types", reader.uleb());
+    } else if (section.id === SECTION_FUNCTION) {
+      counts.functions = bounded("functions", reader.uleb());
+    } else if (section.id === SECTION_CODE) {
+      counts.codeBodies = reader.uleb();
+    } else if (section.id === SECTION_GLOBAL) {
+      counts.globals = bounded("globals", reader.uleb());
+    } else if (section.id === SECTION_TAG) {
+      counts.tags = bounded("tags", reader.uleb());
+    } else if (section.id === SECTION_TABLE) {
+      inspection.tableSection = section;
+      const count = bounded("tables", reader.uleb());
+      for (let i = 0; i < count; i++) {
+        const refType = reader.byte();
+        if (refType !== REF_FUNC && refType !== REF_EXTERN) {
+          refuse(
+            "unsupported_table",
+            `Tables hold funcref or externref; found type 0x${refType.toString(16)}`,
+          );
+        }
+        inspection.tables.push({ refType, limits: readLimits(reader) });
+      }
+    } else if (section.id === SECTION_ELEMENT) {
+      const count = bounded("elementSegments", reader.uleb());
+      counts.elementSegments = count;
+      for (let i = 0; i < count; i++) {
+        counts.elements = bounded("elements", counts.elements + readElementSegment(reader));
+      }
+    } else if (section.id === SECTION_DATA) {
+      const count = bounded("dataSegments", reader.uleb());
+      counts.dataSegments = count;
+      for (let i = 0; i < count; i++) inspection.dataBytes += readDataSegment(reader);
+    } else if (section.id === SECTION_IMPORT) {
+      const count = bounded("imports", reader.uleb());
       for (let i = 0; i < count; i++) {
         const module = reader.name();
         const name = reader.name();
@@ -168,7 +355,7 @@ export function inspectWasm(bytes: Uint8Array): WasmInspection {
         inspection.memories.push({ imported: false, limits: readLimits(reader) });
       }
     } else if (section.id === SECTION_EXPORT) {
-      const count = reader.uleb();
+      const count = bounded("exports", reader.uleb());
       for (let i = 0; i < count; i++) {
         const name = reader.name();
         const kind = reader.byte();
@@ -192,20 +379,30 @@ function encodeUleb(value: number): number[] {
   return out;
 }
 
-/** Replaces the single memory's limits with `{initial, maximum}` and rewrites the section size. */
-function patchMemorySection(bytes: Uint8Array, section: Section, limits: MemoryLimits): Uint8Array {
-  const content = [
-    0x01,
-    LIMIT_HAS_MAX,
-    ...encodeUleb(limits.initialPages),
-    ...encodeUleb(limits.maximumPages ?? 0),
-  ];
-  const header = [SECTION_MEMORY, ...encodeUleb(content.length)];
-  const out = new Uint8Array(section.start + header.length + content.length + (bytes.length - section.end));
-  out.set(bytes.subarray(0, section.start), 0);
-  out.set(header, section.start);
-  out.set(content, section.start + header.length);
-  out.set(bytes.subarray(section.end), section.start + header.length + content.length);
+function encodeLimits(initial: number, maximum: number): number[] {
+  return [LIMIT_HAS_MAX, ...encodeUleb(initial), ...encodeUleb(maximum)];
+}
+
+/** Rewrites whole sections (id, size and content), keeping every other byte as it was. */
+function replaceSections(
+  bytes: Uint8Array,
+  replacements: { section: Section; content: number[] }[],
+): Uint8Array {
+  const ordered = [...replacements].sort((a, b) => a.section.start - b.section.start);
+  const parts: Uint8Array[] = [];
+  let cursor = 0;
+  for (const { section, content } of ordered) {
+    parts.push(bytes.subarray(cursor, section.start));
+    parts.push(Uint8Array.from([section.id, ...encodeUleb(content.length), ...content]));
+    cursor = section.end;
+  }
+  parts.push(bytes.subarray(cursor));
+  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
   return out;
 }
 
@@ -218,6 +415,15 @@ export interface ArtifactCheckLimits {
   memoryCapBytes: number;
 }
 
+export interface CheckOptions {
+  /**
+   * Also run `WebAssembly.validate` here. Synchronous and proportional to the code size, so the
+   * runtime never does this on its event loop: it compiles in a sandbox process with a deadline
+   * instead. Tooling and tests that have no sandbox ask for it.
+   */
+  validate?: boolean;
+}
+
 /**
  * Checks a WASI command module against the sandbox rules and caps its memory. Idempotent: preparing
  * an already prepared binary returns the same bytes, so the runtime can re-apply it on every load.
@@ -225,6 +431,7 @@ export interface ArtifactCheckLimits {
 export function checkAndPatch(
   bytes: Uint8Array,
   limits: ArtifactCheckLimits,
+  options: CheckOptions = {},
 ): { binary: Uint8Array; sha256: string } {
   if (bytes.length > limits.maxModuleBytes) {
     refuse("too_large", `The module is ${bytes.length} bytes; the limit is ${limits.maxModuleBytes}`, {
@@ -272,7 +479,32 @@ export function checkAndPatch(
   if (!inspection.exports.some((entry) => entry.name === "_start" && entry.kind === "function")) {
     refuse("no_start", "The module must export a `_start` function (a WASI preview1 command)");
   }
-  if (!wasmApi.validate(bytes)) {
+  if (inspection.counts.codeBodies !== inspection.counts.functions) {
+    refuse(
+      "malformed",
+      `The module declares ${inspection.counts.functions} functions but has ${inspection.counts.codeBodies} bodies`,
+    );
+  }
+  for (const table of inspection.tables) {
+    if (table.limits.flags & ~LIMIT_HAS_MAX) {
+      refuse("unsupported_table", `Unsupported table limits flags 0x${table.limits.flags.toString(16)}`);
+    }
+    if (table.limits.initialPages > MODULE_BOUNDS.tableEntries) {
+      refuse(
+        "table_too_large",
+        `The module declares a table of ${table.limits.initialPages} entries; at most ${MODULE_BOUNDS.tableEntries} are allowed`,
+        { entries: table.limits.initialPages, maxTableEntries: MODULE_BOUNDS.tableEntries },
+      );
+    }
+  }
+  if (inspection.dataBytes > limits.memoryCapBytes) {
+    refuse(
+      "data_too_large",
+      `The module's data segments hold ${inspection.dataBytes} bytes; memory is capped at ${limits.memoryCapBytes}`,
+      { dataBytes: inspection.dataBytes, memoryCapBytes: limits.memoryCapBytes },
+    );
+  }
+  if (options.validate && !wasmApi.validate(bytes)) {
     refuse("invalid", "The module does not validate as WebAssembly");
   }
 
@@ -285,11 +517,24 @@ export function checkAndPatch(
     );
   }
   const maximumPages = Math.min(memory.limits.maximumPages ?? capPages, capPages);
-  const section = inspection.memorySection as Section;
-  const binary = patchMemorySection(bytes, section, {
-    flags: LIMIT_HAS_MAX,
-    initialPages: memory.limits.initialPages,
-    maximumPages,
-  });
+  const replacements = [
+    {
+      section: inspection.memorySection as Section,
+      content: [0x01, ...encodeLimits(memory.limits.initialPages, maximumPages)],
+    },
+  ];
+  if (inspection.tableSection) {
+    // A table without a maximum (or with a large one) could grow to V8's 10 million entries.
+    const content = [...encodeUleb(inspection.tables.length)];
+    for (const table of inspection.tables) {
+      const maximum = Math.min(
+        table.limits.maximumPages ?? MODULE_BOUNDS.tableEntries,
+        MODULE_BOUNDS.tableEntries,
+      );
+      content.push(table.refType, ...encodeLimits(table.limits.initialPages, maximum));
+    }
+    replacements.push({ section: inspection.tableSection, content });
+  }
+  const binary = replaceSections(bytes, replacements);
   return { binary, sha256: sha256Hex(binary) };
 }

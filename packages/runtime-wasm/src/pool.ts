@@ -1,94 +1,159 @@
-import { Worker } from "node:worker_threads";
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { AppError } from "@spell/contracts";
-import type { CompiledModule } from "./webassembly.ts";
 
-/** What a pool worker answers for one run (see worker.mjs). */
+/** What a sandbox process answers for one task (see sandbox.mjs), or what the pool saw happen to it. */
 export type WorkerResult = { stderr: string; memoryBytes: number } & (
   | { kind: "exit"; code: number; parsed?: boolean; output?: unknown; stdoutHead?: string }
   | { kind: "output_limit"; stream: "stdout" | "stderr"; capBytes: number }
   | { kind: "trap"; message: string; stackOverflow?: boolean; instantiation?: boolean }
   | { kind: "missing_module" }
   | { kind: "crashed"; outOfMemory: boolean; message: string }
+  /** The module does not compile (`WebAssembly.compile` rejected it). */
+  | { kind: "invalid"; message: string }
+  /** A compile-only task succeeded. */
+  | { kind: "compiled" }
+  /** Over the task's deadline: the sandbox process was killed. */
+  | { kind: "timeout"; phase: "compile" | "run"; timeoutMs: number }
 );
 
-export interface PoolJob {
+interface TaskBase {
+  /** Whose task this is: the queue serves callers in turn. */
+  callerKey: string;
   sha: string;
-  module: CompiledModule;
+  /** The prepared binary; sent to a sandbox process only if it does not hold the module yet. */
+  binary: Uint8Array;
+  /** Deadline for compiling `binary` in a sandbox process. */
+  compileTimeoutMs: number;
+}
+
+export interface PoolJob extends TaskBase {
   stdin: Uint8Array;
   timeoutMs: number;
   stdoutCapBytes: number;
   stderrCapBytes: number;
 }
 
+type Task = ({ kind: "run" } & PoolJob) | ({ kind: "compile" } & TaskBase);
+
 export interface WorkerPoolOptions {
   size: number;
+  /**
+   * Extra sandbox processes that only take a call from a caller with nothing running, so one
+   * caller holding every regular process with slow calls cannot make another wait for them.
+   */
+  reserved: number;
   maxMemPages: number;
-  /** How long a call may wait for a free worker before it is refused. */
+  /** Entries per wasm table (V8 `--wasm-max-table-size` backstop under the publish-time patch). */
+  maxTableEntries: number;
+  /** How long a call may wait for a free process before it is refused. */
   maxQueueWaitMs: number;
   maxQueueLength: number;
-  /** Compiled modules each worker keeps; older ones are dropped and re-sent when needed. */
+  /** Calls one caller may have waiting at once. */
+  maxQueuePerCaller: number;
+  /** Compiled modules each process keeps; older ones are dropped and re-sent when needed. */
   modulesPerWorker: number;
-  /** V8 heap limits for the worker's JS (it does not bound wasm memory). */
+  /** V8 heap of each sandbox process (tables, instances, the shim; wasm memory is outside it). */
   heapMb: number;
 }
 
 interface Pending {
-  job: PoolJob;
+  task: Task;
   resolve(result: WorkerResult): void;
   reject(error: unknown): void;
   queueTimer: NodeJS.Timeout | null;
 }
 
-interface Slot {
-  worker: Worker;
-  ready: boolean;
-  running: { pending: Pending; id: number; timer: NodeJS.Timeout } | null;
-  /** sha256s this worker holds, oldest first. */
-  modules: Map<string, true>;
-  dead: boolean;
+interface Running {
+  pending: Pending;
+  id: number;
+  timer: NodeJS.Timeout;
+  phase: "compile" | "run";
 }
 
-const WORKER_URL = new URL("./worker.mjs", import.meta.url);
+interface Slot {
+  child: ChildProcess;
+  ready: boolean;
+  running: Running | null;
+  /** sha256s this process holds, oldest first. */
+  modules: Map<string, true>;
+  dead: boolean;
+  /** Last bytes the process wrote to stderr (V8 prints its fatal errors there). */
+  stderrTail: string;
+}
 
 /**
- * A fixed-size pool of worker threads. Each call runs on one worker with a wall-clock timer started
- * when the worker takes the call; on expiry the worker is terminated and replaced, so a runaway guest
- * costs one worker, never the process or the calls running on other workers.
+ * The turn of calls that name no caller: they share one turn, and only the pool-wide bound limits
+ * how many of them wait (a server that does not pass caller ids keeps its whole queue).
+ */
+export const ANONYMOUS_CALLER = "";
+
+const SANDBOX_PATH = fileURLToPath(new URL("./sandbox.mjs", import.meta.url));
+const STDERR_TAIL = 4096;
+const FATAL_OOM = /out of memory|heap limit|invalid size error|allocation failed/i;
+
+/**
+ * A pool of sandbox processes. Each call runs on one process with a deadline started when the
+ * process takes it (compile first if the process lacks the module, with its own deadline); on expiry
+ * the process is killed and replaced, so a runaway guest — or one that makes V8 abort — costs one
+ * process, never the server or the calls running elsewhere. Waiting calls are queued per caller and
+ * served in turn.
  */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: Pending[] = [];
+  /** Waiting tasks by caller, each FIFO; `turns` lists callers with waiting tasks, next first. */
+  private readonly queues = new Map<string, Pending[]>();
+  private readonly turns: string[] = [];
+  private waiting = 0;
+  private readonly runningByCaller = new Map<string, number>();
+  private runningCount = 0;
   private nextId = 1;
   private closed = false;
-  /** Workers that died before saying ready, in a row: a broken install must not respawn forever. */
+  /** Processes that died before saying ready, in a row: a broken install must not respawn forever. */
   private startupFailures = 0;
-  /**
-   * Terminated workers whose thread has not exited yet. A guest inside a long memory.grow loop keeps
-   * its thread busy for seconds after terminate(), so replacements wait when live plus dying threads
-   * reach twice the pool size: that bounds threads (and wasm memory) however many guests misbehave.
-   */
-  private readonly dying = new Set<Worker>();
+  /** Killed processes that have not exited yet; they count against the process bound. */
+  private readonly dying = new Set<ChildProcess>();
 
   constructor(private readonly options: WorkerPoolOptions) {}
 
   run(job: PoolJob): Promise<WorkerResult> {
+    return this.enqueue({ kind: "run", ...job });
+  }
+
+  /** Compiles `binary` in a sandbox process within `compileTimeoutMs` (publish-time check). */
+  compile(task: TaskBase): Promise<WorkerResult> {
+    return this.enqueue({ kind: "compile", ...task });
+  }
+
+  private enqueue(task: Task): Promise<WorkerResult> {
     if (this.closed) return Promise.reject(new AppError("SERVICE_UNAVAILABLE", "The wasm runtime is closed"));
-    if (this.queue.length >= this.options.maxQueueLength) {
+    if (this.waiting >= this.options.maxQueueLength) {
       return Promise.reject(
         new AppError("SERVICE_UNAVAILABLE", "The wasm runtime is saturated; retry later", {
-          queueLength: this.queue.length,
+          queueLength: this.waiting,
+        }),
+      );
+    }
+    const own = this.queues.get(task.callerKey);
+    if (own && task.callerKey !== ANONYMOUS_CALLER && own.length >= this.options.maxQueuePerCaller) {
+      return Promise.reject(
+        new AppError("SERVICE_UNAVAILABLE", "Too many of your wasm calls are waiting; retry later", {
+          waiting: own.length,
         }),
       );
     }
     return new Promise<WorkerResult>((resolve, reject) => {
-      const pending: Pending = { job, resolve, reject, queueTimer: null };
-      this.queue.push(pending);
+      const pending: Pending = { task, resolve, reject, queueTimer: null };
+      if (own) own.push(pending);
+      else {
+        this.queues.set(task.callerKey, [pending]);
+        this.turns.push(task.callerKey);
+      }
+      this.waiting++;
       this.pump();
-      if (this.queue.includes(pending)) {
+      if (this.queues.get(task.callerKey)?.includes(pending)) {
         pending.queueTimer = setTimeout(() => {
-          const index = this.queue.indexOf(pending);
-          if (index < 0) return;
-          this.queue.splice(index, 1);
+          if (!this.unqueue(pending)) return;
           reject(
             new AppError("SERVICE_UNAVAILABLE", "No wasm worker became free in time; retry later", {
               queueWaitMs: this.options.maxQueueWaitMs,
@@ -101,10 +166,15 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const pending of this.queue.splice(0)) {
-      if (pending.queueTimer) clearTimeout(pending.queueTimer);
-      pending.reject(new AppError("SERVICE_UNAVAILABLE", "The wasm runtime is closed"));
+    for (const queue of this.queues.values()) {
+      for (const pending of queue) {
+        if (pending.queueTimer) clearTimeout(pending.queueTimer);
+        pending.reject(new AppError("SERVICE_UNAVAILABLE", "The wasm runtime is closed"));
+      }
     }
+    this.queues.clear();
+    this.turns.length = 0;
+    this.waiting = 0;
     const slots = this.slots.splice(0);
     for (const slot of slots) {
       slot.dead = true;
@@ -114,28 +184,105 @@ export class WorkerPool {
         slot.running = null;
       }
     }
-    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(
+      [...slots.map((slot) => slot.child), ...this.dying].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once("exit", () => resolve());
+            // Unreferenced while it served; held now so that the caller's await sees the exit.
+            child.ref();
+            child.kill("SIGKILL");
+          }),
+      ),
+    );
   }
 
-  /** Number of live worker threads (for tests and metrics). */
+  /** Number of live sandbox processes (for tests and metrics). */
   get workerCount(): number {
     return this.slots.length;
   }
 
+  /** Process ids of the live sandbox processes (for tests). */
+  get pids(): number[] {
+    return this.slots.flatMap((slot) => (slot.child.pid === undefined ? [] : [slot.child.pid]));
+  }
+
+  private get capacity(): number {
+    return this.options.size + this.options.reserved;
+  }
+
+  /** Whether `callerKey` may start a task now: a regular process is free, or a reserved one for a caller with nothing running. */
+  private mayStart(callerKey: string): boolean {
+    if (this.runningCount < this.options.size) return true;
+    return this.runningCount < this.capacity && (this.runningByCaller.get(callerKey) ?? 0) === 0;
+  }
+
+  /** The next task to start, taking callers in turn; the caller served goes to the back. */
+  private take(): Pending | null {
+    for (let i = 0; i < this.turns.length; i++) {
+      const callerKey = this.turns[i] as string;
+      if (!this.mayStart(callerKey)) continue;
+      const queue = this.queues.get(callerKey) as Pending[];
+      const pending = queue.shift() as Pending;
+      this.turns.splice(i, 1);
+      if (queue.length > 0) this.turns.push(callerKey);
+      else this.queues.delete(callerKey);
+      this.waiting--;
+      return pending;
+    }
+    return null;
+  }
+
+  private unqueue(pending: Pending): boolean {
+    const { callerKey } = pending.task;
+    const queue = this.queues.get(callerKey);
+    const index = queue ? queue.indexOf(pending) : -1;
+    if (!queue || index < 0) return false;
+    queue.splice(index, 1);
+    this.waiting--;
+    if (queue.length === 0) {
+      this.queues.delete(callerKey);
+      this.turns.splice(this.turns.indexOf(callerKey), 1);
+    }
+    return true;
+  }
+
+  /** How many waiting tasks could start now if processes were there. */
+  private startable(): number {
+    let regular = Math.max(0, this.options.size - this.runningCount);
+    let total = Math.max(0, this.capacity - this.runningCount);
+    let count = 0;
+    for (const callerKey of this.turns) {
+      const waiting = this.queues.get(callerKey)?.length ?? 0;
+      const fromRegular = Math.min(waiting, regular);
+      regular -= fromRegular;
+      total -= fromRegular;
+      count += fromRegular;
+      if (fromRegular === 0 && total > 0 && (this.runningByCaller.get(callerKey) ?? 0) === 0) {
+        total--;
+        count++;
+      }
+    }
+    return count;
+  }
+
   private pump(): void {
-    while (this.queue.length > 0) {
+    while (this.waiting > 0) {
       const slot = this.slots.find((candidate) => candidate.ready && candidate.running === null);
       if (!slot) break;
-      const pending = this.queue.shift() as Pending;
+      const pending = this.take();
+      if (!pending) break;
       if (pending.queueTimer) clearTimeout(pending.queueTimer);
       this.start(slot, pending);
     }
     if (this.closed) return;
-    let missing = this.queue.length - this.slots.filter((slot) => !slot.ready).length;
+    const idle = this.slots.filter((slot) => slot.running === null).length;
+    let missing = this.startable() - idle;
     while (
       missing > 0 &&
-      this.slots.length < this.options.size &&
-      this.slots.length + this.dying.size < this.options.size * 2
+      this.slots.length < this.capacity &&
+      this.slots.length + this.dying.size < this.capacity * 2
     ) {
       this.spawn();
       missing--;
@@ -143,119 +290,165 @@ export class WorkerPool {
   }
 
   private spawn(): void {
-    const worker = new Worker(WORKER_URL, {
-      workerData: { maxMemPages: this.options.maxMemPages },
-      // No inherited loader flags (tsx, vitest): the worker is plain JS and must start fast.
-      execArgv: [],
+    const child = fork(SANDBOX_PATH, [], {
+      // Nothing inherited: no loader flags (tsx, vitest), no environment, no stdin or stdout.
+      execArgv: [
+        `--max-old-space-size=${this.options.heapMb}`,
+        `--max-semi-space-size=${Math.max(1, Math.floor(this.options.heapMb / 16))}`,
+        `--wasm-max-mem-pages=${this.options.maxMemPages}`,
+        `--wasm-max-table-size=${this.options.maxTableEntries}`,
+      ],
       env: {},
-      resourceLimits: {
-        maxOldGenerationSizeMb: this.options.heapMb,
-        maxYoungGenerationSizeMb: Math.max(4, Math.floor(this.options.heapMb / 4)),
-        stackSizeMb: 4,
-      },
+      serialization: "advanced",
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
-    worker.unref();
-    const slot: Slot = { worker, ready: false, running: null, modules: new Map(), dead: false };
+    const slot: Slot = {
+      child,
+      ready: false,
+      running: null,
+      modules: new Map(),
+      dead: false,
+      stderrTail: "",
+    };
     this.slots.push(slot);
-    worker.on("message", (message: { type: string; id?: number; result?: WorkerResult }) => {
+    child.unref();
+    child.channel?.unref();
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (text: string) => {
+      slot.stderrTail = (slot.stderrTail + text).slice(-STDERR_TAIL);
+    });
+    (child.stderr as unknown as { unref?(): void } | null)?.unref?.();
+    child.on("message", (message: { type: string; id?: number; result?: WorkerResult }) => {
       if (message.type === "ready") {
         slot.ready = true;
         this.startupFailures = 0;
         this.pump();
-      } else if (message.type === "result") {
-        const running = slot.running;
-        if (!running || running.id !== message.id) return;
+        return;
+      }
+      const running = slot.running;
+      if (!running || running.id !== message.id) return;
+      if (message.type === "compiled" && running.pending.task.kind === "run") {
+        // The module compiled in time; the call's own wall clock starts now.
         clearTimeout(running.timer);
-        slot.running = null;
-        running.pending.resolve(message.result as WorkerResult);
+        running.phase = "run";
+        running.timer = setTimeout(() => this.onTimeout(slot, running.id), running.pending.task.timeoutMs);
+      } else if (message.type === "result") {
+        const result = message.result as WorkerResult;
+        if (result.kind === "invalid") slot.modules.delete(running.pending.task.sha);
+        this.finish(slot, running);
+        running.pending.resolve(result);
         this.pump();
       }
     });
-    worker.on("error", (error: Error & { code?: string }) => {
-      const outOfMemory = error.code === "ERR_WORKER_OUT_OF_MEMORY";
-      this.retire(slot, { kind: "crashed", outOfMemory, message: error.message, stderr: "", memoryBytes: 0 });
+    child.on("error", () => {
+      // Spawn or IPC failure: the close handler below reports it.
     });
-    worker.on("exit", () => {
+    child.on("close", (code, signal) => {
+      this.dying.delete(child);
+      const message = `sandbox process exited (${signal ?? code})`;
       this.retire(slot, {
         kind: "crashed",
-        outOfMemory: false,
-        message: "worker exited",
+        outOfMemory: FATAL_OOM.test(slot.stderrTail),
+        message,
         stderr: "",
         memoryBytes: 0,
       });
+      if (!this.closed) this.pump();
     });
   }
 
   private start(slot: Slot, pending: Pending): void {
     const id = this.nextId++;
-    const { job } = pending;
-    const timer = setTimeout(() => this.onTimeout(slot, id), job.timeoutMs);
-    slot.running = { pending, id, timer };
+    const { task } = pending;
     const evict: string[] = [];
-    let module: CompiledModule | undefined;
-    if (slot.modules.has(job.sha)) {
-      slot.modules.delete(job.sha);
+    const holds = slot.modules.has(task.sha);
+    if (holds && task.kind === "compile") {
+      // This process compiled these very bytes (same sha256) before.
+      pending.resolve({ kind: "compiled", stderr: "", memoryBytes: 0 });
+      queueMicrotask(() => this.pump());
+      return;
+    }
+    if (holds) {
+      slot.modules.delete(task.sha);
     } else {
-      module = job.module;
       while (slot.modules.size >= this.options.modulesPerWorker) {
         const oldest = slot.modules.keys().next().value as string;
         slot.modules.delete(oldest);
         evict.push(oldest);
       }
     }
-    slot.modules.set(job.sha, true);
-    slot.worker.postMessage({
-      type: "run",
+    slot.modules.set(task.sha, true);
+    const phase = holds ? "run" : "compile";
+    const deadline = phase === "compile" ? task.compileTimeoutMs : (task as PoolJob).timeoutMs;
+    const running: Running = {
+      pending,
       id,
-      sha: job.sha,
-      module,
-      evict,
-      stdin: job.stdin,
-      stdoutCapBytes: job.stdoutCapBytes,
-      stderrCapBytes: job.stderrCapBytes,
-    });
+      phase,
+      timer: setTimeout(() => this.onTimeout(slot, id), deadline),
+    };
+    slot.running = running;
+    this.runningCount++;
+    this.runningByCaller.set(task.callerKey, (this.runningByCaller.get(task.callerKey) ?? 0) + 1);
+    const base = { type: task.kind, id, sha: task.sha, evict, ...(holds ? {} : { binary: task.binary }) };
+    slot.child.send(
+      task.kind === "run"
+        ? {
+            ...base,
+            stdin: task.stdin,
+            stdoutCapBytes: task.stdoutCapBytes,
+            stderrCapBytes: task.stderrCapBytes,
+          }
+        : base,
+    );
+  }
+
+  /** The slot's task is over (answered, timed out or crashed). */
+  private finish(slot: Slot, running: Running): void {
+    clearTimeout(running.timer);
+    if (slot.running === running) slot.running = null;
+    this.runningCount--;
+    const { callerKey } = running.pending.task;
+    const left = (this.runningByCaller.get(callerKey) ?? 1) - 1;
+    if (left > 0) this.runningByCaller.set(callerKey, left);
+    else this.runningByCaller.delete(callerKey);
   }
 
   private onTimeout(slot: Slot, id: number): void {
     const running = slot.running;
     if (!running || running.id !== id) return;
-    slot.running = null;
-    running.pending.reject(
-      new AppError("RUNTIME_TIMEOUT", `The module ran longer than ${running.pending.job.timeoutMs} ms`, {
-        timeoutMs: running.pending.job.timeoutMs,
-      }),
-    );
-    this.dying.add(slot.worker);
+    const { task } = running.pending;
+    const timeoutMs = running.phase === "compile" ? task.compileTimeoutMs : (task as PoolJob).timeoutMs;
+    this.finish(slot, running);
+    running.pending.resolve({ kind: "timeout", phase: running.phase, timeoutMs, stderr: "", memoryBytes: 0 });
+    this.dying.add(slot.child);
     this.retire(slot, null);
-    // Nothing waits for terminate(): the caller already has its answer and the slot is replaced.
-    slot.worker
-      .terminate()
-      .catch(() => undefined)
-      .finally(() => {
-        this.dying.delete(slot.worker);
-        if (!this.closed) this.pump();
-      });
+    // SIGKILL is immediate, even for a guest inside a long memory.grow loop.
+    slot.child.kill("SIGKILL");
   }
 
-  /** Removes a worker from the pool; a call it was running gets `result` (a crash report). */
+  /** Removes a process from the pool; a task it was running gets `result` (a crash report). */
   private retire(slot: Slot, result: WorkerResult | null): void {
     if (slot.dead) return;
     slot.dead = true;
     if (!slot.ready && result) {
       this.startupFailures++;
       if (this.startupFailures >= 3) {
-        for (const pending of this.queue.splice(0)) {
-          if (pending.queueTimer) clearTimeout(pending.queueTimer);
-          pending.reject(new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: result }));
+        for (const queue of this.queues.values()) {
+          for (const pending of queue) {
+            if (pending.queueTimer) clearTimeout(pending.queueTimer);
+            pending.reject(new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: result }));
+          }
         }
+        this.queues.clear();
+        this.turns.length = 0;
+        this.waiting = 0;
       }
     }
     const index = this.slots.indexOf(slot);
     if (index >= 0) this.slots.splice(index, 1);
     const running = slot.running;
-    slot.running = null;
     if (running) {
-      clearTimeout(running.timer);
+      this.finish(slot, running);
       if (result) running.pending.resolve(result);
     }
     if (!this.closed) this.pump();

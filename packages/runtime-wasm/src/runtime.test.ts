@@ -236,22 +236,24 @@ describe("wasm runtime: limits and failures around the guest", () => {
 
   it("bounds the wait for a busy pool with SERVICE_UNAVAILABLE", async () => {
     const local = artifactStore(limits);
+    // Generous wait: the first call also waits for a sandbox process to start (~60 ms idle).
     const busy = createWasmRuntime({
       loadBinary: local.loadBinary,
       poolSize: 1,
+      reservedWorkers: 0,
       limits,
-      maxQueueWaitMs: 100,
+      maxQueueWaitMs: 400,
     });
     try {
       await busy.run({ executionId: "e0", spell: local.spell("echo"), input: {} });
       const hog = failure(
-        busy.run({ executionId: "e1", spell: local.spell("loop", { timeoutMs: 400 }), input: {} }),
+        busy.run({ executionId: "e1", spell: local.spell("loop", { timeoutMs: 1200 }), input: {} }),
       );
       // Lets the hog's module compile and take the only worker.
       await new Promise((resolve) => setTimeout(resolve, 50));
       const queued = await failure(busy.run({ executionId: "e2", spell: local.spell("echo"), input: {} }));
       expect(queued.code).toBe("SERVICE_UNAVAILABLE");
-      expect(queued.details).toEqual({ queueWaitMs: 100 });
+      expect(queued.details).toEqual({ queueWaitMs: 400 });
       expect((await hog).code).toBe("RUNTIME_TIMEOUT");
     } finally {
       await busy.close();

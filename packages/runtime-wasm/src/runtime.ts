@@ -1,9 +1,8 @@
 import { availableParallelism } from "node:os";
 import { AppError } from "@spell/contracts";
 import { attachRuntimeLog, type Runtime, type RuntimeInvocation, type RuntimeResult } from "@spell/engine";
-import { checkAndPatch, sha256Hex, WASM_PAGE_BYTES } from "./binary.ts";
-import { WorkerPool, type WorkerResult } from "./pool.ts";
-import { type CompiledModule, wasmApi } from "./webassembly.ts";
+import { checkAndPatch, MODULE_BOUNDS, sha256Hex, WASM_PAGE_BYTES } from "./binary.ts";
+import { ANONYMOUS_CALLER, WorkerPool, type WorkerResult } from "./pool.ts";
 
 export interface WasmLimits {
   /** Largest accepted module binary. */
@@ -18,6 +17,8 @@ export interface WasmLimits {
   stderrCapBytes: number;
   /** Largest input (its JSON, which becomes stdin); unset means the API's body limit is the bound. */
   stdinCapBytes?: number;
+  /** Deadline for compiling a module in a sandbox process (at publish, and on a process's first use). */
+  compileTimeoutMs: number;
 }
 
 const MIB = 1024 * 1024;
@@ -35,6 +36,7 @@ export const DEFAULT_WASM_LIMITS: WasmLimits = Object.freeze({
   maxTimeoutMs: 30_000,
   stdoutCapBytes: 1 * MIB,
   stderrCapBytes: 64 * 1024,
+  compileTimeoutMs: 10_000,
 });
 
 function resolveLimits(limits: Partial<WasmLimits> | undefined): WasmLimits {
@@ -59,27 +61,36 @@ function resolveLimits(limits: Partial<WasmLimits> | undefined): WasmLimits {
 }
 
 /**
- * Publish-time check of a WASI preview1 command module. Throws `ARTIFACT_INVALID` (with
- * `details.reason`) and returns the binary with its memory maximum capped, and its sha256 (hex).
+ * Static check of a WASI preview1 command module, for tooling and tests. Throws `ARTIFACT_INVALID`
+ * (with `details.reason`) and returns the binary with its memory and table maximums capped, and its
+ * sha256 (hex). Validates with the synchronous `WebAssembly.validate`; the runtime's own `prepare`
+ * compiles in a sandbox process with a deadline instead, off the event loop.
  */
 export function prepareWasmArtifact(
   bytes: Uint8Array,
   limits?: Partial<WasmLimits>,
 ): { binary: Uint8Array; sha256: string } {
-  return checkAndPatch(bytes, resolveLimits(limits));
+  return checkAndPatch(bytes, resolveLimits(limits), { validate: true });
 }
 
 export interface WasmRuntimeOptions {
   /** The stored (prepared) binary of an artifact; read only on a compiled-module cache miss. */
   loadBinary(artifactId: string): Promise<Uint8Array>;
-  /** Worker threads; default one per core. */
+  /** Sandbox processes; default one per core. */
   poolSize?: number;
+  /**
+   * Extra sandbox processes reserved for callers with no call running, so one caller's flood of slow
+   * calls cannot hold every process; default 1.
+   */
+  reservedWorkers?: number;
   limits?: Partial<WasmLimits>;
   /** How long a call may wait for a free worker; default `maxTimeoutMs`. */
   maxQueueWaitMs?: number;
   /** Calls allowed to wait for a worker at once; default 1000. */
   maxQueueLength?: number;
-  /** Compiled modules kept in memory (and per worker); default 64. */
+  /** Calls one caller may have waiting at once; default a quarter of `maxQueueLength`. */
+  maxQueuePerCaller?: number;
+  /** Modules kept (binaries here, compiled in each sandbox process); default 64. */
   moduleCacheSize?: number;
 }
 
@@ -172,40 +183,66 @@ function interpret(result: WorkerResult, limits: WasmLimits): RuntimeResult {
     case "crashed":
       if (result.outOfMemory) throw memoryLimit();
       throw new AppError("RUNTIME_ERROR", "The module's worker crashed", { stderrTail });
+    case "timeout":
+      if (result.phase === "compile") {
+        throw new AppError(
+          "RUNTIME_TIMEOUT",
+          `The module took longer than ${result.timeoutMs} ms to compile`,
+          {
+            timeoutMs: result.timeoutMs,
+            phase: "compile",
+          },
+        );
+      }
+      throw new AppError("RUNTIME_TIMEOUT", `The module ran longer than ${result.timeoutMs} ms`, {
+        timeoutMs: result.timeoutMs,
+      });
+    case "invalid":
+      throw new AppError("RUNTIME_ERROR", "The stored module does not compile", {
+        compileError: result.message,
+      });
     case "missing_module":
+    case "compiled":
       throw new AppError("INTERNAL_ERROR", "Internal error");
   }
 }
 
-/** The `wasm` runtime: WASI preview1 command modules in a pool of worker threads. */
+/** Publish-time compile checks take their turns as one caller. */
+const PUBLISH_CALLER = "\u0000publish";
+
+/** The `wasm` runtime: WASI preview1 command modules in a pool of sandbox processes. */
 export function createWasmRuntime(options: WasmRuntimeOptions): Runtime {
   const limits = resolveLimits(options.limits);
   const cacheSize = options.moduleCacheSize ?? 64;
+  const maxQueueLength = options.maxQueueLength ?? 1000;
   const pool = new WorkerPool({
     size: Math.max(1, options.poolSize ?? availableParallelism()),
+    reserved: Math.max(0, options.reservedWorkers ?? 1),
     maxMemPages: WASM_MEMORY_CAP_CEILING_BYTES / WASM_PAGE_BYTES,
+    maxTableEntries: MODULE_BOUNDS.tableEntries,
     maxQueueWaitMs: options.maxQueueWaitMs ?? limits.maxTimeoutMs,
-    maxQueueLength: options.maxQueueLength ?? 1000,
+    maxQueueLength,
+    maxQueuePerCaller: options.maxQueuePerCaller ?? Math.max(1, Math.floor(maxQueueLength / 4)),
     modulesPerWorker: cacheSize,
     heapMb: 64,
   });
-  /** sha256 → compiled module; a Map kept in recency order serves as the LRU. */
-  const modules = new Map<string, Promise<CompiledModule>>();
+  /** sha256 → prepared binary; a Map kept in recency order serves as the LRU. */
+  const modules = new Map<string, Promise<Uint8Array>>();
 
-  async function compile(artifactId: string, expectedSha: string | null): Promise<CompiledModule> {
+  async function load(artifactId: string, expectedSha: string | null): Promise<Uint8Array> {
     const stored = await options.loadBinary(artifactId);
     if (expectedSha !== null && sha256Hex(stored) !== expectedSha) {
       throw new AppError("RUNTIME_ERROR", "The stored wasm artifact does not match its sha256", {
         artifactId,
       });
     }
-    // Re-applying the publish checks costs a parse and guarantees the cap even for rows written
-    // before it (or with another cap): the patch is idempotent on prepared binaries.
-    const { binary } = checkAndPatch(stored, limits);
-    return wasmApi.compile(binary);
+    // Re-applying the static checks costs one pass over the declarations and guarantees the caps
+    // even for rows written before them (or with another cap): the patch is idempotent on prepared
+    // binaries. Compiling happens in the sandbox processes, never here.
+    return checkAndPatch(stored, limits).binary;
   }
 
-  function moduleFor(artifactId: string, sha: string | null): Promise<CompiledModule> {
+  function moduleFor(artifactId: string, sha: string | null): Promise<Uint8Array> {
     const key = sha ?? `artifact:${artifactId}`;
     const cached = modules.get(key);
     if (cached) {
@@ -213,7 +250,7 @@ export function createWasmRuntime(options: WasmRuntimeOptions): Runtime {
       modules.set(key, cached);
       return cached;
     }
-    const compiled = compile(artifactId, sha);
+    const compiled = load(artifactId, sha);
     modules.set(key, compiled);
     compiled.catch(() => {
       if (modules.get(key) === compiled) modules.delete(key);
@@ -224,13 +261,45 @@ export function createWasmRuntime(options: WasmRuntimeOptions): Runtime {
 
   return {
     kind: "wasm",
-    prepare(artifact) {
+    async prepare(artifact) {
       if (!("wasmBase64" in artifact)) {
         throw new AppError("ARTIFACT_INVALID", 'A wasm spell\'s artifact is {"wasmBase64": …}', {
           reason: "artifact_mismatch",
         });
       }
       const { binary, sha256 } = checkAndPatch(Buffer.from(artifact.wasmBase64, "base64"), limits);
+      // Validating is compiling: done in a sandbox process with a deadline, never on this thread.
+      const compiled = await pool.compile({
+        callerKey: PUBLISH_CALLER,
+        sha: sha256,
+        binary,
+        compileTimeoutMs: limits.compileTimeoutMs,
+      });
+      if (compiled.kind === "invalid") {
+        throw new AppError(
+          "ARTIFACT_INVALID",
+          `The module does not validate as WebAssembly: ${compiled.message}`,
+          {
+            reason: "invalid",
+          },
+        );
+      }
+      if (compiled.kind === "timeout") {
+        throw new AppError(
+          "ARTIFACT_INVALID",
+          `The module took longer than ${compiled.timeoutMs} ms to compile`,
+          {
+            reason: "compile_timeout",
+            compileTimeoutMs: compiled.timeoutMs,
+          },
+        );
+      }
+      if (compiled.kind === "crashed") {
+        throw new AppError("ARTIFACT_INVALID", "Compiling the module exhausted the sandbox", {
+          reason: compiled.outOfMemory ? "compile_memory" : "compile_crashed",
+        });
+      }
+      if (compiled.kind !== "compiled") throw new AppError("INTERNAL_ERROR", "Internal error");
       return { builtin: null, apiEndpoint: null, wasmBinary: binary, wasmSha256: sha256 };
     },
     async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
@@ -243,10 +312,12 @@ export function createWasmRuntime(options: WasmRuntimeOptions): Runtime {
         });
       }
       const sha = spell.artifact.wasmSha256;
-      const module = await moduleFor(spell.artifact.id, sha);
+      const binary = await moduleFor(spell.artifact.id, sha);
       const result = await pool.run({
+        callerKey: invocation.callerId ?? ANONYMOUS_CALLER,
         sha: sha ?? `artifact:${spell.artifact.id}`,
-        module,
+        binary,
+        compileTimeoutMs: limits.compileTimeoutMs,
         stdin,
         timeoutMs: timeoutFor(spell.config, limits),
         stdoutCapBytes: limits.stdoutCapBytes,

@@ -46,7 +46,7 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
         runtime: spell.runtime,
       });
     }
-    const result = await runtime.run({ executionId: execution.id, spell, input });
+    const result = await runtime.run({ executionId: execution.id, spell, input, callerId: execution.userId });
     output = result.output;
     log = result.log ?? null;
   } catch (thrown) {
