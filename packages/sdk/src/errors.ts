@@ -66,6 +66,8 @@ function codeForStatus(status: number): ErrorCode {
   if (status === 403) return "FORBIDDEN";
   if (status === 404) return "NOT_FOUND";
   if (status === 413) return "PAYLOAD_TOO_LARGE";
+  if (status === 408) return "REQUEST_TIMEOUT";
+  if (status === 431) return "HEADERS_TOO_LARGE";
   if (status === 503 || status === 502 || status === 504) return "SERVICE_UNAVAILABLE";
   return "INTERNAL_ERROR";
 }

@@ -71,8 +71,9 @@ async function forgedTokens(): Promise<string[]> {
     .setAudience("spell")
     .setExpirationTime("1h")
     .sign(wrongKey);
+  // Trailing spaces are trimmed by fetch: "" becomes a bare "Bearer", a missing token.
   const none = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from('{"sub":"x","iss":"https://users.test","aud":"spell"}').toString("base64url")}.`;
-  return [forged, none, "garbage", ""];
+  return [forged, none, "garbage", "x"];
 }
 
 async function counts(): Promise<string> {
@@ -93,7 +94,7 @@ async function send(target: Target, transport: "rest" | "trpc", token: string, i
   if (transport === "rest") {
     const query =
       method === "GET" && input && typeof input === "object" && !Array.isArray(input)
-        ? `?${new URLSearchParams(Object.entries(input).map(([k, v]): [string, string] => [k, String(v)]))}`
+        ? `?${new URLSearchParams(Object.entries(input).map(([k, v]): [string, string] => [k, typeof v === "string" ? v : (JSON.stringify(v) ?? "")]))}`
         : "";
     url = `${h.url}/api${path}${query}`;
     init = method === "GET" ? { headers } : { method, headers, body: JSON.stringify(input) ?? "null" };
@@ -115,7 +116,8 @@ function errorCodeOf(transport: "rest" | "trpc", status: number, body: unknown):
     ok?: unknown;
     error?: { code?: unknown; message?: unknown; details?: unknown; data?: Record<string, unknown> };
   };
-  if (transport === "rest") {
+  // The HTTP parser refuses (431, 408) before any route, so the body is the unified REST one there.
+  if (transport === "rest" || b.ok === false) {
     expect(b.ok).toBe(false);
     expect(typeof b.error?.message).toBe("string");
     expect(typeof b.error?.details).toBe("object");
@@ -133,7 +135,9 @@ function errorCodeOf(transport: "rest" | "trpc", status: number, body: unknown):
 }
 
 beforeAll(async () => {
-  h = await startHarness();
+  // Local billing (the real Stripe adapter against the simulation), so billing procedures answer
+  // as in the quick start rather than 501 BILLING_NOT_CONFIGURED.
+  h = await startHarness({ env: { SPELL_BILLING: "local" } });
   const alice = await h.user("fuzz");
   const admin = await h.admin();
   banned = await h.user("banned");
@@ -148,25 +152,29 @@ describe("fuzzing every procedure from its contract", () => {
     expect(all.length).toBeGreaterThanOrEqual(10);
     const stats = { requests: 0, ok: 0, refused: 0 };
     const request = fc.record({
-      target: fc.constantFrom(...all),
+      // By path, so a counterexample prints as a name and not as a zod schema.
+      path: fc.constantFrom(...all.map((target) => target.trpcPath)),
       transport: fc.constantFrom("rest" as const, "trpc" as const),
-      token: fc.constantFrom(...tokens),
+      token: fc.constantFrom(...tokens.keys()),
       hostile: fc.boolean(),
       seed: fc.nat(),
     });
     await fc.assert(
-      fc.asyncProperty(request, async ({ target, transport, token, hostile, seed }) => {
+      fc.asyncProperty(request, async ({ path, transport, token, hostile, seed }) => {
+        const target = all.find((candidate) => candidate.trpcPath === path) as Target;
         const [input] = fc.sample(hostile ? mutated(target.schema) : fitting(target.schema), {
           seed,
           numRuns: 1,
         });
         const before = await counts();
-        const answer = await send(target, transport, token, input);
+        const answer = await send(target, transport, tokens[token] ?? "", input);
         stats.requests++;
         expect(answer.status, `${transport} ${target.trpcPath} ${answer.text.slice(0, 300)}`).toBeLessThan(
           500,
         );
-        expect(answer.type).toContain("application/json");
+        expect(answer.type, `${answer.status} ${transport} ${path} ${answer.text.slice(0, 200)}`).toContain(
+          "application/json",
+        );
         const body = JSON.parse(answer.text);
         if (answer.status < 300) {
           stats.ok++;
@@ -206,8 +214,9 @@ describe("forged and odd tokens", () => {
       "..",
       "...",
       "x".repeat(10_000),
-      "\u0000",
-      "🔑",
+      // fetch refuses control characters and non-Latin-1 in headers; their escaped forms still travel.
+      "%00",
+      encodeURIComponent("🔑"),
       ...Array.from(
         { length: 20 },
         (_, i) =>

@@ -2,15 +2,18 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
+import { HTTP_SERVER_OPTIONS, hardenHttpServer } from "../http/limits.ts";
 
 export interface Listening {
   url: string;
   close(): Promise<void>;
 }
 
-/** Listens on an ephemeral loopback port. */
+/** Listens on an ephemeral loopback port, with the production server's HTTP limits. */
 export async function listen(app: Express): Promise<Listening> {
-  const server: Server = app.listen(0, "127.0.0.1");
+  const server: Server = createServer(HTTP_SERVER_OPTIONS, app);
+  hardenHttpServer(server);
+  server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   return {
@@ -29,10 +32,12 @@ export async function listen(app: Express): Promise<Listening> {
  */
 export async function listenFirst(): Promise<Listening & { serve(app: Express): void }> {
   let handler: Express | undefined;
-  const server = createServer((req, res) => {
+  const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
     if (handler) return handler(req, res);
     res.writeHead(503).end();
   });
+  // Tests meet the same edge as production: parser refusals and slow clients answered in JSON.
+  hardenHttpServer(server);
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
