@@ -64,13 +64,11 @@ beforeAll(async () => {
     join(outside, "package.json"),
     JSON.stringify({ name: "consumer", private: true, type: "module" }),
   );
-  await outsideRun(
-    "npm",
-    ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", ...files],
-    {
-      npm_config_cache: join(process.env.HOME ?? tmpdir(), ".npm"),
-    },
-  );
+  // @types/node, as a Node consumer has it: the "without lib dom" projects get fetch's types there.
+  const install = ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"];
+  await outsideRun("npm", [...install, ...files, "@types/node@20"], {
+    npm_config_cache: join(process.env.HOME ?? tmpdir(), ".npm"),
+  });
 
   const dataDir = join(outside, "server-data");
   const started = await startBuiltServer(dataDir);
@@ -145,13 +143,22 @@ describe("@spell/sdk installed from its tarball", () => {
   ].join("\n");
 
   it.each([
-    ["node16 without lib dom", { module: "node16", moduleResolution: "node16", lib: ["ES2022"] }],
-    ["nodenext without lib dom", { module: "nodenext", moduleResolution: "nodenext", lib: ["ES2022"] }],
-    ["bundler with lib dom", { module: "esnext", moduleResolution: "bundler", lib: ["ES2022", "DOM"] }],
+    [
+      "node16 without lib dom (a Node project)",
+      { module: "node16", moduleResolution: "node16", lib: ["ES2022"], types: ["node"] },
+    ],
+    [
+      "nodenext without lib dom (a Node project)",
+      { module: "nodenext", moduleResolution: "nodenext", lib: ["ES2022"], types: ["node"] },
+    ],
+    [
+      "bundler with lib dom and no Node types (a browser project)",
+      { module: "esnext", moduleResolution: "bundler", lib: ["ES2022", "DOM"], types: [] },
+    ],
   ])("type-checks a consumer with plain tsc (%s, strict)", async (_name, options) => {
     await writeFile(join(outside, "use.ts"), consumer);
     const tsconfig = {
-      compilerOptions: { strict: true, noEmit: true, target: "ES2022", types: [], ...options },
+      compilerOptions: { strict: true, noEmit: true, target: "ES2022", ...options },
       files: ["use.ts"],
     };
     await writeFile(join(outside, "tsconfig.json"), JSON.stringify(tsconfig));
