@@ -12,6 +12,7 @@ import {
 import { createApiRuntime } from "@spell/runtime-api";
 import { createBuiltinRuntime } from "@spell/runtime-builtin";
 import { createWasmRuntime, type WasmLimits } from "@spell/runtime-wasm";
+import { createSchemaValidator } from "@spell/schemas";
 import type { Env } from "./env.ts";
 
 /** The engine's storage ports, as `@spell/db`'s `createDatabase` provides them. */
@@ -79,5 +80,7 @@ export function composeEngine(options: ComposeOptions): Engine {
     ...ports,
     billing: options.billing,
     runtimes,
+    // Spells' declared input/output JSON Schemas, compiled once per artifact version.
+    schemas: createSchemaValidator(),
   });
 }

@@ -26,6 +26,7 @@ import type {
   UserRecord,
   UserStore,
 } from "./ports.ts";
+import type { PrepaidOperations } from "./spend-limits/operations.ts";
 
 export type { VerifiedCaller };
 
@@ -102,6 +103,11 @@ export interface Engine {
     input: z.output<typeof ZCheckoutUrlInput>,
   ): Promise<{ ok: true; url: string }>;
   portalUrl(session: Session, input: z.output<typeof ZPortalUrlInput>): Promise<{ ok: true; url: string }>;
+  /**
+   * Prepaid mode: balance, history, top-up, spend caps (each BILLING_NOT_CONFIGURED in other modes).
+   * Optional so engines built for tests without it stay valid; `createEngine` always sets it.
+   */
+  prepaid?: PrepaidOperations;
   /** Completes an execution whose payment needed customer action, exactly once. */
   confirmIntent(session: Session, input: z.output<typeof ZConfirmIntentInput>): Promise<ExecuteOutput>;
   /** Closes every runtime. */

@@ -22,6 +22,12 @@ export const ZArtifactInput = z.union([
 ]);
 export type ArtifactInput = z.infer<typeof ZArtifactInput>;
 
+/**
+ * A declared JSON Schema: any JSON here, so that publish itself (not the body parser) refuses an
+ * invalid one with `ARTIFACT_INVALID` and says where.
+ */
+const ZDeclaredSchema = z.unknown().optional();
+
 export const ZPublishInput = z.object({
   slug: ZSlug,
   runtime: ZRuntime,
@@ -32,8 +38,18 @@ export const ZPublishInput = z.object({
   teamId: ZTeamId.optional(),
   ownerId: ZUserId.optional().meta({ description: "The spell's creator; defaults to the caller" }),
   artifact: ZArtifactInput,
+  inputSchema: ZDeclaredSchema.meta({
+    description:
+      "JSON Schema 2020-12 the input must satisfy: checked at publish, enforced before any charge or run (wins over `metadata.inputSchema`)",
+    example: { type: "object", properties: { text: { type: "string" } }, required: ["text"] },
+  }),
+  outputSchema: ZDeclaredSchema.meta({
+    description:
+      "JSON Schema 2020-12 the output must satisfy; an output breaking it is RUNTIME_ERROR `output_schema` and the money is released",
+  }),
   metadata: ZJsonObject.default({}).meta({
-    description: "Free-form; `description` and `inputSchema` (JSON Schema) are shown in listings",
+    description:
+      "Free-form; `description` is shown in listings, `inputSchema` (legacy) is the input schema when the field above is absent",
   }),
 });
 export type PublishInput = z.input<typeof ZPublishInput>;

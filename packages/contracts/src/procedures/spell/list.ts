@@ -9,7 +9,14 @@ export const ZSpellSummary = z.object({
   price: ZPrice,
   visibility: ZVisibility,
   description: z.string().nullable(),
-  inputSchema: z.record(z.string(), z.unknown()).nullable().meta({ description: "JSON Schema of the input" }),
+  inputSchema: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .meta({ description: "JSON Schema (2020-12) of the input, enforced before any charge or run" }),
+  outputSchema: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .meta({ description: "JSON Schema (2020-12) of the output, enforced after the run" }),
 });
 export const ZListSpellsOutput = z.object({ ok: z.literal(true), spells: z.array(ZSpellSummary) });
 export type ListSpellsOutput = z.infer<typeof ZListSpellsOutput>;
