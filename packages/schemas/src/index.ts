@@ -1,0 +1,1 @@
+export { createSchemaValidator, type SchemaValidatorOptions } from "./validator.ts";

@@ -1,0 +1,4 @@
+import { spellVitestConfig } from "@spell/vitest-preset";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(spellVitestConfig());
