@@ -155,6 +155,8 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       logger,
       metrics,
       trustProxy: env.trustProxy,
+      // MCP clients discover where to get a token from the issuers this server trusts.
+      mcp: { authorizationServers: issuers.map((issuer) => issuer.issuer) },
       ...(env.metrics.onApiPort ? { metricsEndpoint: { token: env.metrics.token } } : {}),
       ...(env.publicUrl !== undefined ? { publicUrl: env.publicUrl } : {}),
       ...(billing.extraRoutes ? { extraRoutes: billing.extraRoutes } : {}),
