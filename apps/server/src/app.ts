@@ -1,6 +1,7 @@
 import { appErrorFromTRPC, appRouter, type Context, createOpenApiDocument } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import type { Engine } from "@spell/engine";
+import type { TRPCError } from "@trpc/server";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type Express, type Request } from "express";
 import { mountDocs } from "./docs/docs.ts";
@@ -9,6 +10,7 @@ import { errorSinkOf, type Logger, logIfServerError } from "./errors.ts";
 import type { BillingRouteContext } from "./http/billing.ts";
 import { errorHandler, notFoundHandler, requireJsonBody, sendError } from "./http/guards.ts";
 import { createRestHandlers, restRoutes } from "./http/rest.ts";
+import { createLeanTrpcHandler } from "./http/trpc-lean.ts";
 import { type McpOptions, mountMcp } from "./mcp/http.ts";
 import { accessLog, requestFactsOf, routeLabels } from "./observability/access-log.ts";
 import { createLogger, type PinoLogger } from "./observability/logger.ts";
@@ -127,9 +129,16 @@ export function createApp(options: AppOptions): Express {
 
   options.extraRoutes?.(app, { engine, bodyLimit: maxBodySize });
 
+  const onTrpcError = ({ error, path, req }: { error: TRPCError; path: string | undefined; req: Request }) =>
+    logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`, {
+      requestId: req.res ? requestIdOf(req.res) : undefined,
+    });
   app.use(
     "/trpc",
     requireJsonBody("trpc"),
+    // httpLink's calls (the SDK's and the CLI's) without the adapter's per-call Fetch machinery;
+    // anything else it passes on to tRPC's adapter below (see trpc-lean.ts).
+    createLeanTrpcHandler({ router: appRouter, createContext, maxBodySize, onError: onTrpcError }),
     createExpressMiddleware({
       router: appRouter,
       // One HTTP request, one procedure: a batch would let one request run (and charge) a thousand
@@ -137,10 +146,7 @@ export function createApp(options: AppOptions): Express {
       allowBatching: false,
       maxBodySize,
       createContext: ({ req }) => createContext(req),
-      onError: ({ error, path, req }) =>
-        logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`, {
-          requestId: req.res ? requestIdOf(req.res) : undefined,
-        }),
+      onError: ({ error, path, req }) => onTrpcError({ error, path, req }),
     }),
   );
   app.use(
