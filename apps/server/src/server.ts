@@ -17,7 +17,7 @@ import { composeEngine } from "./compose-engine.ts";
 import type { BillingMode, Env } from "./env.ts";
 import { errorSinkOf, type Logger } from "./errors.ts";
 import { HTTP_SERVER_OPTIONS, hardenHttpServer } from "./http/limits.ts";
-import { createLogger, type PinoLogger } from "./observability/logger.ts";
+import { createLogger, logDestination, type PinoLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { startMetricsServer } from "./observability/metrics-server.ts";
 import {
@@ -78,7 +78,9 @@ export interface StartOptions {
  * migrations, engine, demo spells, dev issuer outside production, and the listening server.
  */
 export async function startServer(env: Env, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? createLogger({ level: env.log.level });
+  // Asynchronous stdout, as `main` uses: a synchronous write per access line was a tenth of a request.
+  const log =
+    options.log ?? createLogger({ level: env.log.level, destination: await logDestination(env.log.format) });
   const logger = options.logger ?? errorSinkOf(log);
   const cleanups: Array<() => Promise<unknown>> = [];
   const cleanup = async () => {
