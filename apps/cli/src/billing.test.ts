@@ -150,3 +150,85 @@ describe("spell exec on a priced spell", () => {
     expect(res.stderr).toContain("hint: save a card first: `spell billing checkout`");
   });
 });
+
+describe("spell billing (prepaid)", () => {
+  const window = (limit: number | null, spent: number) => ({
+    limit,
+    adminLimit: limit,
+    userLimit: null,
+    spent,
+    resetsAt: "2026-12-16T00:00:00.000Z",
+  });
+  const balance = {
+    ok: true,
+    account: {
+      currency: "usd",
+      balance: 1_234_500,
+      spendLimits: { daily: window(500_000, 10_000), monthly: window(null, 10_000) },
+      autoReload: null,
+    },
+    recent: [],
+  };
+
+  it("balance prints the balance in dollars and the caps with their reset", async () => {
+    const api = fakeApi(() => ok(balance));
+    const res = await runCli(["billing", "balance"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    expect(api.sent[0]?.path).toBe("billing.balance");
+    expect(res.stdout).toContain("balance   usd 1.2345");
+    expect(res.stdout).toContain("daily     usd 0.01 of usd 0.50, resets 2026-12-16T00:00:00.000Z");
+    expect(res.stdout).toContain("monthly   no cap");
+  });
+
+  it("topup sends minor units with an idempotency key and prints the new balance", async () => {
+    const api = fakeApi(() =>
+      ok({ ok: true, paymentIntentId: "pi_1", status: "succeeded", credited: true, balance: 5_000_000 }),
+    );
+    const res = await runCli(["billing", "topup", "500", "-k", "key-1"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    expect(api.sent[0]).toMatchObject({
+      path: "billing.topUp",
+      body: { amount: 500, idempotencyKey: "key-1" },
+    });
+    expect(res.stdout).toBe("succeeded: balance usd 5.00 (pi_1)\n");
+  });
+
+  it("topup refuses a non-integer amount before calling the API", async () => {
+    const api = fakeApi(() => ok({}));
+    const res = await runCli(["billing", "topup", "1.5"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(2);
+    expect(api.sent).toHaveLength(0);
+  });
+
+  it("history prints one line per entry; an insufficient balance is a typed error", async () => {
+    const api = fakeApi(() =>
+      ok({
+        ok: true,
+        entries: [
+          {
+            id: "e1",
+            kind: "reserve",
+            currency: "usd",
+            amount: -500,
+            balanceAfter: 9_500,
+            executionId: "x",
+            paymentIntentId: null,
+            description: "echo-prepaid@v1",
+            createdAt: "2026-12-15T10:00:00.000Z",
+          },
+        ],
+      }),
+    );
+    const res = await runCli(["billing", "history", "-n", "5"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.stdout).toContain("reserve");
+    expect(res.stdout).toContain("usd -0.0005");
+    expect(api.sent[0]?.path).toBe("billing.history");
+
+    const broke = fakeApi(() =>
+      fail("INSUFFICIENT_BALANCE", 402, "The prepaid balance does not cover this spell", { missing: 500 }),
+    );
+    const exec = await runCli(["exec", "echo-prepaid@v1"], { cwd: dir, env, fetch: broke.fetch });
+    expect(exec.code).not.toBe(0);
+    expect(exec.stderr).toContain("INSUFFICIENT_BALANCE");
+  });
+});

@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { ERROR_CODES, type ErrorCode } from "@spell/contracts";
-import { type ExecuteResult, type SpellClient, SpellError } from "@spell/sdk";
+import { type BalanceResult, type ExecuteResult, type SpellClient, SpellError } from "@spell/sdk";
 import type { Command } from "commander";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./context.ts";
-import { formatPrice, pretty } from "./format.ts";
+import { formatPrice, pretty, table } from "./format.ts";
 
 /**
  * Stripe's test payment methods the LOCAL TEST provider (the quick start's simulated Stripe)
@@ -103,6 +104,77 @@ export function addBillingCommands(
   const err = (text: string) => ctx.stderr(text);
   const billing = program.command("billing").description("Payment method and payments for priced spells");
 
+  billing
+    .command("balance")
+    .description("Prepaid mode: your balance, spend caps and latest ledger entries")
+    .option("--currency <code>", "e.g. usd (default: the server's prepaid currency)")
+    .option("--json", "print the raw JSON result")
+    .action(async (opts: { currency?: string; json?: boolean }, cmd: Command) => {
+      const result = await (await deps.client(cmd)).billing.balance(opts.currency);
+      if (opts.json) return out(`${JSON.stringify(result)}\n`);
+      out(`${describeAccount(result.account).join("\n")}\n`);
+    });
+
+  billing
+    .command("topup")
+    .description("Prepaid mode: charge your saved card and credit the balance")
+    .argument("<amount>", "minor units (cents for usd), at least the card minimum (50 for usd)")
+    .option("--currency <code>", "e.g. usd (default: the server's prepaid currency)")
+    .option(
+      "-k, --idempotency-key <key>",
+      "retry safely: the same key never charges twice (default: a new one)",
+    )
+    .option("--json", "print the raw JSON result")
+    .action(
+      async (
+        amount: string,
+        opts: { currency?: string; idempotencyKey?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const cents = Number(amount);
+        if (!Number.isInteger(cents) || cents < 1) {
+          throw new CliError("USAGE", `amount must be a positive integer of minor units, got "${amount}"`);
+        }
+        const result = await (await deps.client(cmd)).billing.topUp({
+          amount: cents,
+          idempotencyKey: opts.idempotencyKey ?? `cli-${randomUUID()}`,
+          ...(opts.currency ? { currency: opts.currency } : {}),
+        });
+        if (opts.json) return out(`${JSON.stringify(result)}\n`);
+        const currency = opts.currency ?? "usd";
+        out(
+          `${result.status}: balance ${formatMicros(result.balance, currency)} (${result.paymentIntentId})\n`,
+        );
+        if (!result.credited && result.status === "succeeded") err("already credited before (same key)\n");
+      },
+    );
+
+  billing
+    .command("history")
+    .description("Prepaid mode: your ledger entries, newest first")
+    .option("-n, --limit <n>", "how many (default 50)")
+    .option("--json", "print the raw JSON result")
+    .action(async (opts: { limit?: string; json?: boolean }, cmd: Command) => {
+      const limit = opts.limit === undefined ? undefined : Number(opts.limit);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+        throw new CliError("USAGE", `--limit must be a positive integer, got "${opts.limit}"`);
+      }
+      const { entries } = await (await deps.client(cmd)).billing.history(limit);
+      if (opts.json) return out(`${JSON.stringify(entries)}\n`);
+      if (entries.length === 0) return err("no ledger entries\n");
+      out(
+        table(
+          entries.map((entry) => [
+            entry.createdAt,
+            entry.kind,
+            formatMicros(entry.amount, entry.currency),
+            `→ ${formatMicros(entry.balanceAfter, entry.currency)}`,
+            entry.description ?? entry.paymentIntentId ?? "",
+          ]),
+        ),
+      );
+    });
+
   const returnUrl = async (cmd: Command, status: "success" | "cancel") =>
     `${(await deps.connection(cmd)).apiUrl.replace(/\/+$/, "")}/billing/return?status=${status}`;
 
@@ -168,4 +240,30 @@ export function addBillingCommands(
         `authenticated ${paymentIntentId} (LOCAL TEST provider); now run: spell billing confirm ${paymentIntentId}\n`,
       );
     });
+}
+
+/** Micros (1/10000 of the minor unit) as the currency's major unit: `1234567` usd → `usd 1.234567`. */
+export function formatMicros(micros: number, currency: string): string {
+  const sign = micros < 0 ? "-" : "";
+  const major = Math.abs(micros) / 1_000_000;
+  const text = major.toFixed(6).replace(/0{1,4}$/, "");
+  return `${currency} ${sign}${text}`;
+}
+
+/** The balance and caps, one line each (`spell billing balance`, and `spell me` in prepaid mode). */
+export function describeAccount(account: BalanceResult["account"]): string[] {
+  const cap = (window: BalanceResult["account"]["spendLimits"]["daily"]) =>
+    window.limit === null
+      ? `no cap (spent ${formatMicros(window.spent, account.currency)})`
+      : `${formatMicros(window.spent, account.currency)} of ${formatMicros(window.limit, account.currency)}, resets ${window.resetsAt}`;
+  return [
+    `balance   ${formatMicros(account.balance, account.currency)}`,
+    `daily     ${cap(account.spendLimits.daily)}`,
+    `monthly   ${cap(account.spendLimits.monthly)}`,
+    `reload    ${
+      account.autoReload
+        ? `below ${formatMicros(account.autoReload.threshold, account.currency)}, ${formatPrice({ amount: account.autoReload.amount, currency: account.currency })}`
+        : "off"
+    }`,
+  ];
 }

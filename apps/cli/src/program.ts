@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createSpellClient, isSpellError, type SpellClient } from "@spell/sdk";
 import { Command, CommanderError, Option } from "commander";
-import { addBillingCommands } from "./billing.ts";
+import { addBillingCommands, describeAccount } from "./billing.ts";
 import { paintFor } from "./color.ts";
 import { completionScript, SHELLS, type Shell } from "./completion.ts";
 import { readConfig, resolveConnection, updateConfig, writeConfig } from "./config.ts";
@@ -190,6 +190,12 @@ export function buildProgram(ctx: CliContext): Command {
           ["charged", charged],
         ]),
       );
+      if (result.prepaid)
+        out(
+          `\nprepaid:\n${describeAccount(result.prepaid.account)
+            .map((line) => `  ${line}`)
+            .join("\n")}\n`,
+        );
       if (usage.recent.length > 0) {
         out("\nrecent:\n");
         out(

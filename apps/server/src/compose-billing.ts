@@ -1,13 +1,19 @@
 import {
   type BillingStore,
   createNoBilling,
+  createPrepaidBilling,
   createStripeBilling,
+  createStripeTopUps,
+  type LocalStripeBilling,
+  parseStripeApiBase,
   type SettlementWorker,
   type StripeBilling,
   startLocalStripeBilling,
   startSettlementWorker,
+  type TopUpProvider,
 } from "@spell/billing";
 import { AppError, type PublishInput } from "@spell/contracts";
+import { openLedgerDatabase } from "@spell/db";
 import type { Billing } from "@spell/engine";
 import type { Express } from "express";
 import type { BillingMode, Env } from "./env.ts";
@@ -18,6 +24,7 @@ import {
   mountReturnPage,
   mountWebhook,
 } from "./http/billing.ts";
+import { createRateLimits, mountRateLimits } from "./http/rate-limit.ts";
 
 export interface BillingComposition {
   mode: BillingMode;
@@ -45,10 +52,14 @@ export interface BillingDeps {
   settlementDatabaseUrl?: string | undefined;
   /** Settlement worker errors (Stripe or the database unreachable while retrying). */
   onSettlementError?: (error: unknown) => void;
+  /** Set by `composeBilling` in prepaid mode (see below); callers leave it out. */
+  prepaid?: boolean;
 }
 
 /** Starts the settlement worker for a Stripe adapter; its stop goes first in `close`. */
 async function withSettlementWorker(billing: StripeBilling, deps: BillingDeps, close?: () => Promise<void>) {
+  // Prepaid mode settles in its own ledger; no per-use PaymentIntent is ever created to settle.
+  if (deps.prepaid) return { worker: undefined, close: async () => await close?.() };
   const worker = await startSettlementWorker({
     billing,
     store: deps.store,
@@ -85,6 +96,105 @@ export const PRICED_DEMO: PublishInput = {
  * rather than a 404.
  */
 export async function composeBilling(env: Env, deps: BillingDeps): Promise<BillingComposition> {
+  const prepaid = env.billingPlan === "prepaid";
+  const cards = await composeCardBilling(env, { ...deps, prepaid });
+  const composed = prepaid ? await withPrepaid(env, deps, cards) : cards;
+  return withRateLimits(env, deps, composed);
+}
+
+/** A sub-cent priced demo for prepaid mode: 0.05¢ (500 micros) a call from the balance. */
+export const PREPAID_DEMO: PublishInput = {
+  slug: "echo-prepaid@v1",
+  runtime: "builtin",
+  artifact: { builtin: "echo" },
+  visibility: "public",
+  priceAmount: 1,
+  currency: "usd",
+  metadata: {
+    priceMicros: 500,
+    description: "Prepaid demo (USD 0.0005 from the prepaid balance): returns its input",
+  },
+};
+
+/**
+ * Prepaid mode (`SPELL_BILLING_MODE=prepaid`): the prepaid adapter in front of the card adapter,
+ * on a ledger pool of its own; top-ups go to the card adapter's Stripe (or the local simulation).
+ */
+async function withPrepaid(
+  env: Env,
+  deps: BillingDeps,
+  cards: BillingComposition,
+): Promise<BillingComposition> {
+  if (!deps.settlementDatabaseUrl) {
+    throw new Error(
+      "SPELL_BILLING_MODE=prepaid needs DATABASE_URL (a PostgreSQL server), not the embedded database",
+    );
+  }
+  const ledgerDb = openLedgerDatabase({ url: deps.settlementDatabaseUrl });
+  let topUps: TopUpProvider | null = null;
+  if (cards.mode === "stripe" && env.stripe.secretKey) {
+    topUps = createStripeTopUps({
+      secretKey: env.stripe.secretKey,
+      webhookSecret: env.stripe.webhookSecret,
+      apiBase: env.stripe.apiBase,
+    });
+  } else if (cards.mode === "local") {
+    topUps = createStripeTopUps({
+      secretKey: "sk_test_local_simulation",
+      apiBase: parseStripeApiBase((cards.billing as LocalStripeBilling).stripeApiUrl),
+    });
+  }
+  const billing = createPrepaidBilling({
+    ledger: ledgerDb.ledger,
+    customers: deps.store,
+    cards: cards.billing,
+    topUps,
+    currency: env.prepaidCurrency,
+    ...(deps.onSettlementError ? { onError: deps.onSettlementError } : {}),
+  });
+  return {
+    ...cards,
+    billing,
+    demoSpells: [...(cards.demoSpells ?? []).filter((spell) => spell !== PRICED_DEMO), PREPAID_DEMO],
+    extraRoutes: (app, context) => {
+      // Ahead of the card adapter's own webhook route: top-ups are credited here first.
+      if (cards.mode === "stripe") mountWebhook(app, billing.handleWebhook, context);
+      cards.extraRoutes?.(app, context);
+    },
+    close: async () => {
+      await billing.close();
+      await cards.close?.();
+      await ledgerDb.close();
+    },
+  };
+}
+
+/** Execute rate limits, when configured: on Postgres across processes, in memory on the embedded database. */
+async function withRateLimits(
+  env: Env,
+  deps: BillingDeps,
+  composed: BillingComposition,
+): Promise<BillingComposition> {
+  if (!env.rateLimit.perUser && !env.rateLimit.perSpell) return composed;
+  const pool = deps.settlementDatabaseUrl
+    ? openLedgerDatabase({ url: deps.settlementDatabaseUrl, poolSize: 4 })
+    : undefined;
+  const limits = await createRateLimits(env.rateLimit, pool?.pool);
+  return {
+    ...composed,
+    extraRoutes: (app, context) => {
+      mountRateLimits(app, limits, context);
+      composed.extraRoutes?.(app, context);
+    },
+    close: async () => {
+      await composed.close?.();
+      await limits.close();
+      await pool?.close();
+    },
+  };
+}
+
+async function composeCardBilling(env: Env, deps: BillingDeps): Promise<BillingComposition> {
   const allowedReturnOrigins =
     env.billingReturnOrigins.length > 0 || env.production
       ? env.billingReturnOrigins

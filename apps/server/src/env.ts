@@ -7,6 +7,7 @@ import { parseStripeApiBase } from "@spell/billing";
 import { DEFAULT_JSON_BOUNDS } from "@spell/contracts";
 import { z } from "zod";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http/limits.ts";
+import { parseRateLimitRule, type RateLimitConfig } from "./http/rate-limit.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/logger.ts";
 
 /** The repository root: `.spell/` (embedded database, dev issuer key) lives there by default. */
@@ -99,6 +100,20 @@ const commaList = optionalString.transform((text) =>
         .filter((item) => item !== ""),
 );
 
+/** `<points>/<seconds>` (see http/rate-limit.ts); unset: no limit. */
+const rateLimitRule = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    try {
+      return parseRateLimitRule(value);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const ZEnvSource = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
@@ -129,6 +144,15 @@ const ZEnvSource = z.object({
   STRIPE_API_BASE: optionalString,
   SPELL_BILLING_RETURN_ORIGINS: commaList,
   SPELL_BILLING: optionalString.pipe(z.enum(["stripe", "local", "none"]).optional()),
+  SPELL_BILLING_MODE: optionalString.pipe(z.enum(["per_use", "prepaid"]).default("per_use")),
+  SPELL_PREPAID_CURRENCY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z]{3}$/)
+      .default("usd"),
+  ),
+  SPELL_RATE_LIMIT_USER: optionalString.pipe(rateLimitRule),
+  SPELL_RATE_LIMIT_SPELL: optionalString.pipe(rateLimitRule),
   SPELL_PUBLIC_URL: optionalString,
   SPELL_LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
   SPELL_LOG_FORMAT: optionalString.pipe(z.enum(["json", "pretty"]).optional()),
@@ -183,6 +207,14 @@ export interface Env {
    * production, else `none` (priced spells answer BILLING_NOT_CONFIGURED); `SPELL_BILLING` overrides.
    */
   billingMode: BillingMode;
+  /**
+   * `per_use` (default): one card charge per priced execute. `prepaid` (`SPELL_BILLING_MODE`): executes
+   * are paid from a prepaid balance in `prepaidCurrency`, topped up through `billingMode`'s provider.
+   */
+  billingPlan: "per_use" | "prepaid";
+  prepaidCurrency: string;
+  /** Execute rate limits (`SPELL_RATE_LIMIT_USER`, `SPELL_RATE_LIMIT_SPELL`, `<points>/<seconds>`). */
+  rateLimit: RateLimitConfig;
   stripe: {
     secretKey: string | undefined;
     webhookSecret: string | undefined;
@@ -291,6 +323,9 @@ export function parseEnv(source: EnvSource = process.env, options: ParseEnvOptio
       workers: raw.SPELL_WASM_WORKERS,
     },
     billingMode: billing.mode,
+    billingPlan: raw.SPELL_BILLING_MODE,
+    prepaidCurrency: raw.SPELL_PREPAID_CURRENCY,
+    rateLimit: { perUser: raw.SPELL_RATE_LIMIT_USER, perSpell: raw.SPELL_RATE_LIMIT_SPELL },
     stripe: {
       secretKey: raw.STRIPE_SECRET_KEY,
       webhookSecret: raw.STRIPE_WEBHOOK_SECRET,

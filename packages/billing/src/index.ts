@@ -12,6 +12,32 @@ export {
 export { assertChargeable, MINIMUM_CHARGE } from "./minimum.ts";
 export { createNoBilling } from "./no-billing.ts";
 export {
+  createPrepaidBilling,
+  type PrepaidBilling,
+  type PrepaidBillingOptions,
+} from "./prepaid/prepaid-billing.ts";
+export {
+  type AutoReload,
+  LEDGER_ENTRY_KINDS,
+  type LedgerAccount,
+  type LedgerEntry,
+  type LedgerEntryKind,
+  type LedgerStore,
+  type ReserveRequest,
+  type ReserveResult,
+  type SpendLimits,
+  type TopUpCredit,
+} from "./prepaid/store.ts";
+export {
+  createStripeTopUps,
+  type StripeTopUpsOptions,
+  TOP_UP_KIND,
+  type TopUpChargeRequest,
+  type TopUpIntent,
+  type TopUpProvider,
+} from "./prepaid/top-ups.ts";
+export { MICROS_PER_MINOR_UNIT, priceMicros } from "./prepaid/units.ts";
+export {
   SETTLEMENT_QUEUE,
   type SettlementWorker,
   type SettlementWorkerOptions,

@@ -17,6 +17,16 @@ export const ERROR_STATUS = {
   BILLING_FAILED: 402,
   /** The payment needs the customer (3-D Secure); finish it, then call `billing/confirm-intent`. */
   PAYMENT_REQUIRES_ACTION: 402,
+  /**
+   * Prepaid mode: the balance does not cover the price; `details.missing` (micros), `balance`,
+   * `price`, `currency`. Nothing ran; top up with `billing/top-up`.
+   */
+  INSUFFICIENT_BALANCE: 402,
+  /**
+   * A spend cap refused the call before anything ran: `details.limit` (`call`, `day`, `month`, `token`),
+   * `details.max` and `details.spent` (micros, or minor units for `call`), `details.resetsAt` (ISO 8601).
+   */
+  SPEND_LIMIT_REACHED: 402,
   /** The caller is banned: nothing is loaded, charged or run. */
   USER_BANNED: 403,
   /** The caller lacks the required role (admin routes) or does not own the resource. */
@@ -27,6 +37,11 @@ export const ERROR_STATUS = {
   SPELL_NOT_FOUND: 404,
   /** Unknown route or resource. */
   NOT_FOUND: 404,
+  /**
+   * The spell was unpublished by its author or an admin: it cannot run until it is published or
+   * enabled again; its history and records are kept. `details.spell`, `details.disabledAt`.
+   */
+  SPELL_DISABLED: 410,
   /** The HTTP method is not allowed on this route. */
   METHOD_NOT_ALLOWED: 405,
   /** The request did not arrive in time (headers or body too slow); the connection is closed. */
@@ -39,6 +54,11 @@ export const ERROR_STATUS = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   /** The request's headers are larger than the server accepts (raised by the HTTP parser). */
   HEADERS_TOO_LARGE: 431,
+  /**
+   * Too many requests for this user or spell in the window; `details.retryAfterSeconds`, `details.policy`.
+   * The response carries `Retry-After`, `RateLimit` and `RateLimit-Policy`.
+   */
+  RATE_LIMITED: 429,
   /** A published artifact was refused (bad wasm, forbidden imports, unknown builtin, bad endpoint). */
   ARTIFACT_INVALID: 422,
   /** A priced spell below the payment provider's minimum charge for its currency. */

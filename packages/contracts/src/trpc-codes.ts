@@ -18,6 +18,7 @@ export type TrpcErrorCodeKey =
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "UNPROCESSABLE_CONTENT"
+  | "TOO_MANY_REQUESTS"
   | "INTERNAL_SERVER_ERROR"
   | "NOT_IMPLEMENTED"
   | "BAD_GATEWAY"
@@ -37,11 +38,14 @@ export const TRPC_CODE_BY_STATUS: Record<(typeof ERROR_STATUS)[ErrorCode], TrpcE
   405: "METHOD_NOT_SUPPORTED",
   408: "TIMEOUT",
   409: "CONFLICT",
+  // tRPC has no 410 (Gone): SPELL_DISABLED travels as NOT_FOUND with data.code and data.httpStatus 410.
+  410: "NOT_FOUND",
   413: "PAYLOAD_TOO_LARGE",
   415: "UNSUPPORTED_MEDIA_TYPE",
   // tRPC has no 431; the code is only ever raised by the HTTP parser, before tRPC sees a request.
   431: "BAD_REQUEST",
   422: "UNPROCESSABLE_CONTENT",
+  429: "TOO_MANY_REQUESTS",
   500: "INTERNAL_SERVER_ERROR",
   501: "NOT_IMPLEMENTED",
   502: "BAD_GATEWAY",
@@ -70,6 +74,7 @@ export const SPELL_CODE_BY_TRPC_CODE: Record<TrpcErrorCodeKey, readonly [ErrorCo
   PAYLOAD_TOO_LARGE: ["PAYLOAD_TOO_LARGE", "The request body is too large"],
   UNSUPPORTED_MEDIA_TYPE: ["UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json"],
   UNPROCESSABLE_CONTENT: ["ARTIFACT_INVALID", "Unprocessable content"],
+  TOO_MANY_REQUESTS: ["RATE_LIMITED", "Too many requests"],
   INTERNAL_SERVER_ERROR: ["INTERNAL_ERROR", "Internal error"],
   NOT_IMPLEMENTED: ["BILLING_NOT_CONFIGURED", "Not implemented"],
   BAD_GATEWAY: ["RUNTIME_ERROR", "Bad gateway"],

@@ -1,12 +1,14 @@
 import { PrismaPg } from "@prisma/adapter-pg";
-import type { BillingStore } from "@spell/billing";
-import type { AdminStore, ExecutionLog, SpellStore, UserStore } from "@spell/engine";
+import type { BillingStore, LedgerStore } from "@spell/billing";
+import type { AdminStore, AuthorStore, ExecutionLog, SpellStore, UserStore } from "@spell/engine";
 import pg from "pg";
 import { isEmbeddedUrl } from "./embedded.ts";
 import { PrismaClient } from "./generated/prisma/client.ts";
 import { createAdminStore } from "./repositories/admin.ts";
+import { createAuthorStore } from "./repositories/authors.ts";
 import { createBillingStore } from "./repositories/billing.ts";
 import { createExecutionLog } from "./repositories/executions.ts";
+import { createLedgerStore } from "./repositories/ledger.ts";
 import { createSpellStore } from "./repositories/spells.ts";
 import { createUserStore } from "./repositories/users.ts";
 import { query, type Sql } from "./sql.ts";
@@ -17,9 +19,13 @@ export interface Database {
   users: UserStore;
   admin: AdminStore;
   spells: SpellStore;
+  /** Authors' versions, rollback, unpublish and views (issue 12). */
+  authors: AuthorStore;
   executions: ExecutionLog;
   /** Customers, billing records and webhook events, for the billing adapters. */
   billing: BillingStore;
+  /** The prepaid ledger (balances, entries, caps), for the prepaid billing adapter. */
+  ledger: LedgerStore;
   /** One round trip; throws SERVICE_UNAVAILABLE when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -69,8 +75,10 @@ export function createDatabase(options: DatabaseOptions): Database {
     users: createUserStore(sql),
     admin: createAdminStore(sql),
     spells: createSpellStore(sql),
+    authors: createAuthorStore(sql),
     executions: createExecutionLog(sql, logPool ? { ...sql, pool: logPool } : sql),
     billing: createBillingStore(sql),
+    ledger: createLedgerStore(sql),
     async ping() {
       await query(pool, "SELECT 1", []);
     },

@@ -1,3 +1,4 @@
 export { createDatabase, type Database, type DatabaseOptions } from "./database.ts";
 export { type EmbeddedPostgres, type EmbeddedPostgresOptions, startEmbeddedPostgres } from "./embedded.ts";
 export { migrateDatabase } from "./migrate/migrate.ts";
+export { type LedgerDatabase, openLedgerDatabase } from "./repositories/ledger.ts";

@@ -15,8 +15,10 @@ import type {
   ZUnbanInput,
 } from "@spell/contracts";
 import type { z } from "zod";
+import type { AuthorOperations } from "./authors/operations.ts";
 import type {
   AdminStore,
+  AuthorStore,
   Billing,
   Clock,
   ExecutionLog,
@@ -51,6 +53,8 @@ export interface EngineDeps {
   admin: AdminStore;
   spells: SpellStore;
   executions: ExecutionLog;
+  /** Authors' management and views (issue 12); without it those operations answer INTERNAL_ERROR. */
+  authors?: AuthorStore;
   billing: Billing;
   /** Every runtime this server runs, one per kind; a kind left out answers "not enabled". */
   runtimes: Runtime[];
@@ -108,6 +112,12 @@ export interface Engine {
    * Optional so engines built for tests without it stay valid; `createEngine` always sets it.
    */
   prepaid?: PrepaidOperations;
+  /**
+   * Authors (issue 12): publish with `spell:publish`, explicit updates, versions, rollback,
+   * unpublish, runs, logs and stats of one's own spells. Optional like `prepaid`; `createEngine`
+   * always sets it.
+   */
+  authors?: AuthorOperations;
   /** Completes an execution whose payment needed customer action, exactly once. */
   confirmIntent(session: Session, input: z.output<typeof ZConfirmIntentInput>): Promise<ExecuteOutput>;
   /** Closes every runtime. */

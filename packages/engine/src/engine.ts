@@ -1,5 +1,6 @@
 import { admit } from "./access.ts";
 import { ban, setTeamMembership, unban } from "./admin/admin.ts";
+import { createAuthorOperations } from "./authors/operations.ts";
 import { createEngineContext } from "./context.ts";
 import type { Engine, EngineDeps } from "./engine-types.ts";
 import { confirmIntent } from "./execute/confirm-intent.ts";
@@ -9,6 +10,7 @@ import { publish } from "./publish/publish.ts";
 import { estimate } from "./queries/estimate.ts";
 import { listSpells } from "./queries/list-spells.ts";
 import { me } from "./queries/me.ts";
+import { createPrepaidOperations } from "./spend-limits/operations.ts";
 
 /**
  * The engine: every use case bound to one context (ports, runtimes, settings), built once at
@@ -28,13 +30,15 @@ export function createEngine(deps: EngineDeps): Engine {
     estimate: (session, request) => estimate(context, session, request),
     listSpells: (session) => listSpells(context, session),
     me: (session) => me(context, session),
-    publish: (session, input) => publish(context, session, input),
+    publish: (session, input) => publish(context, deps.authors ?? null, session, input),
     ban: (session, input) => ban(context, session, input),
     unban: (session, input) => unban(context, session, input),
     setTeamMembership: (session, input) => setTeamMembership(context, session, input),
     checkoutUrl: (session, input) => checkoutUrl(context, session, input),
     portalUrl: (session, input) => portalUrl(context, session, input),
     confirmIntent: (session, input) => confirmIntent(context, session, input),
+    prepaid: createPrepaidOperations(context),
+    authors: createAuthorOperations(context, deps.authors ?? null),
     async close() {
       await Promise.all([...context.runtimes.values()].map((runtime) => runtime.close()));
     },

@@ -1,3 +1,5 @@
+export { canPublish, PUBLISH_SCOPE } from "./access.ts";
+export type { AuthorOperations } from "./authors/operations.ts";
 export { createEngine } from "./engine.ts";
 export type {
   Access,
@@ -13,6 +15,9 @@ export type {
   AdminStore,
   ArtifactDescription,
   ArtifactRecord,
+  ArtifactVersionRecord,
+  AuthorScope,
+  AuthorStore,
   BeginResult,
   Billing,
   BillingSummary,
@@ -25,6 +30,9 @@ export type {
   NewExecution,
   PreparedArtifact,
   PublishRequest,
+  RunDetailRecord,
+  RunQuery,
+  RunRecord,
   Runtime,
   RuntimeArtifact,
   RuntimeInvocation,
@@ -37,10 +45,20 @@ export type {
   SpellLookup,
   SpellRecord,
   SpellStore,
+  SpellUpdate,
+  StatsQuery,
+  StatsRow,
   StoredExecution,
   StoredOutcome,
   UserRecord,
   UserStore,
 } from "./ports.ts";
 export { attachRuntimeLog, runtimeLogOf } from "./runtime-log.ts";
+export type { PrepaidOperations } from "./spend-limits/operations.ts";
+export type {
+  AutoReloadSettings,
+  PrepaidAccounts,
+  SpendLimitChange,
+  TopUpRequest,
+} from "./spend-limits/ports.ts";
 export { canRun } from "./visibility.ts";

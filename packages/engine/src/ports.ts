@@ -9,6 +9,7 @@ import type {
   RuntimeKind,
   Visibility,
 } from "@spell/contracts";
+import type { PrepaidAccounts } from "./spend-limits/ports.ts";
 
 /**
  * The engine's ports. The pipeline talks only to these interfaces; the Prisma, Stripe and worker-pool
@@ -67,6 +68,8 @@ export interface SpellRecord {
   teamId: string | null;
   createdBy: string;
   artifact: ArtifactRecord;
+  /** Set (true) while the spell is unpublished: execute and estimate answer SPELL_DISABLED. */
+  disabled?: boolean;
 }
 
 export interface SpellLookup {
@@ -93,6 +96,14 @@ export interface PublishRequest {
   teamId: string | null;
   createdBy: string;
   artifact: PreparedArtifact;
+  /** Who publishes this version (`artifacts.created_by`); default: `createdBy`. */
+  publishedBy?: string;
+  /**
+   * The ownership check's read, held to at write time: `null` creates the spell only if the slug is
+   * still free, an id replaces only that spell's artifact; either way a lost race is FORBIDDEN and
+   * nothing is written. Unset: create or replace (seeding, tests).
+   */
+  expectSpellId?: string | null;
 }
 
 export interface SpellStore {
@@ -104,6 +115,102 @@ export interface SpellStore {
   publish(request: PublishRequest): Promise<SpellRecord>;
   /** The wasm bytes of an artifact (read only on a compiled-module cache miss). */
   loadWasmBinary(artifactId: string): Promise<Uint8Array>;
+}
+
+/** Which spells an author view covers: every spell (admins), or the user's own and, with `teams`, their teams'. */
+export interface AuthorScope {
+  all: boolean;
+  userId: string;
+  teams: boolean;
+}
+
+export interface ArtifactVersionRecord {
+  artifactId: string;
+  runtime: RuntimeKind;
+  /** Hex sha256 of the wasm binary, the builtin's name or the upstream URL. */
+  sha256: string;
+  createdBy: string | null;
+  createdAt: Date;
+}
+
+/** An explicit update: only the fields set change; `metadata` makes a new version of the same artifact. */
+export interface SpellUpdate {
+  visibility?: Visibility;
+  teamId?: string | null;
+  price?: Price;
+  metadata?: JsonObject;
+  updatedBy: string;
+}
+
+export interface RunRecord {
+  executionId: string;
+  spellId: string;
+  slug: string;
+  runtime: RuntimeKind;
+  artifactId: string | null;
+  status: ExecutionStatus;
+  errorCode: string | null;
+  durationMs: number | null;
+  callerId: string;
+  /** The caller lets authors see their id. */
+  callerShares: boolean;
+  price: Price;
+  charged: boolean;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface RunDetailRecord extends RunRecord {
+  log: string | null;
+  outcome: StoredOutcome | null;
+  /** The run's spell, for the access check. */
+  spellCreatedBy: string;
+  spellTeamId: string | null;
+  callerIsTeamMember: boolean;
+}
+
+export interface RunQuery {
+  scope: AuthorScope;
+  spellId?: string;
+  status?: ExecutionStatus;
+  from?: Date;
+  to?: Date;
+  /** Keyset paging: runs strictly older than this one. */
+  before?: { createdAt: Date; id: string };
+  limit: number;
+}
+
+export interface StatsQuery {
+  scope: AuthorScope;
+  spellId?: string;
+  period: "day" | "month";
+  from?: Date;
+  to?: Date;
+}
+
+export interface StatsRow {
+  slug: string;
+  periodStart: Date;
+  runs: number;
+  succeeded: number;
+  failed: number;
+  revenue: Price[];
+}
+
+/** Authors' management and views (issue 12); every decision about who may is the engine's. */
+export interface AuthorStore {
+  isTeamMember(teamId: string, userId: string): Promise<boolean>;
+  /** Applies an update in one transaction and answers the spell as it now is. */
+  update(spellId: string, update: SpellUpdate): Promise<SpellRecord>;
+  /** Every artifact version of the spell, oldest first. */
+  listVersions(spellId: string): Promise<ArtifactVersionRecord[]>;
+  /** Re-points the spell at one of its own artifacts in one statement; null when it is not the spell's. */
+  rollback(spellId: string, artifactId: string): Promise<SpellRecord | null>;
+  setDisabled(spellId: string, disabled: boolean): Promise<SpellRecord>;
+  listRuns(query: RunQuery): Promise<RunRecord[]>;
+  getRun(executionId: string, callerId: string): Promise<RunDetailRecord | null>;
+  stats(query: StatsQuery): Promise<StatsRow[]>;
+  setShareIdentity(userId: string, share: boolean): Promise<void>;
 }
 
 /** What a finished execution answers on a replay with the same idempotency key. */
@@ -229,6 +336,8 @@ export interface ChargeRequest {
   user: UserRecord;
   spell: SpellRecord;
   price: Price;
+  /** The caller's per-call cap (`maxCost` on execute, minor units): a higher price is refused before the run. */
+  maxCost?: number | undefined;
 }
 
 /** A successful charge; anything else is thrown as an AppError (402s, 501, 503). */
@@ -274,6 +383,8 @@ export interface Billing {
   }>;
   /** Publish-time check: throws PRICE_BELOW_MINIMUM when the provider would decline every charge. */
   assertChargeable(price: Price): void;
+  /** Prepaid mode only: balances, the ledger, spend caps and top-ups (see spend-limits/ports.ts). */
+  prepaid?: PrepaidAccounts;
 }
 
 export interface RuntimeInvocation {

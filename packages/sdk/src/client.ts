@@ -1,17 +1,24 @@
 import type {
+  ZAdminSpendLimitsInput,
+  ZAutoReloadInput,
+  ZBalanceOutput,
   ZBanOutput,
   ZCheckoutUrlInput,
   ZConfirmIntentInput,
   ZEstimateOutput,
   ZExecuteInput,
   ZExecuteOutput,
+  ZHistoryOutput,
   ZListSpellsOutput,
   ZMeOutput,
   ZPortalUrlInput,
   ZPublishInput,
   ZPublishOutput,
+  ZSpendLimitsInput,
   ZTeamMembersInput,
   ZTeamMembersOutput,
+  ZTopUpInput,
+  ZTopUpOutput,
   ZUrlOutput,
 } from "@spell/contracts";
 import { createTRPCUntypedClient, httpLink } from "@trpc/client";
@@ -36,6 +43,13 @@ export type CheckoutUrlInput = In<typeof ZCheckoutUrlInput>;
 export type PortalUrlInput = In<typeof ZPortalUrlInput>;
 export type ConfirmIntentInput = In<typeof ZConfirmIntentInput>;
 export type UrlResult = Out<typeof ZUrlOutput>;
+export type BalanceResult = Out<typeof ZBalanceOutput>;
+export type HistoryResult = Out<typeof ZHistoryOutput>;
+export type TopUpInput = In<typeof ZTopUpInput>;
+export type TopUpResult = Out<typeof ZTopUpOutput>;
+export type SpendLimitsInput = In<typeof ZSpendLimitsInput>;
+export type AdminSpendLimitsInput = In<typeof ZAdminSpendLimitsInput>;
+export type AutoReloadInput = In<typeof ZAutoReloadInput>;
 
 /**
  * Every procedure the SDK calls, by its tRPC path, with the contracts' input and output types. The
@@ -54,6 +68,12 @@ export interface SpellProcedures {
   "billing.checkoutUrl": { type: "mutation"; input: CheckoutUrlInput; output: UrlResult };
   "billing.portalUrl": { type: "mutation"; input: PortalUrlInput; output: UrlResult };
   "billing.confirmIntent": { type: "mutation"; input: ConfirmIntentInput; output: ExecuteResult };
+  "billing.balance": { type: "query"; input: { currency?: string }; output: BalanceResult };
+  "billing.history": { type: "query"; input: { limit?: number }; output: HistoryResult };
+  "billing.topUp": { type: "mutation"; input: TopUpInput; output: TopUpResult };
+  "billing.spendLimits": { type: "mutation"; input: SpendLimitsInput; output: BalanceResult };
+  "billing.autoReload": { type: "mutation"; input: AutoReloadInput; output: BalanceResult };
+  "admin.spendLimits": { type: "mutation"; input: AdminSpendLimitsInput; output: BalanceResult };
 }
 
 /** The `fetch` the client calls; defaults to the global one. */
@@ -72,7 +92,7 @@ export interface SpellClient {
   execute(
     slug: string,
     input?: Record<string, unknown>,
-    options?: { idempotencyKey?: string },
+    options?: { idempotencyKey?: string; maxCost?: number },
   ): Promise<ExecuteResult>;
   /** What running the spell would cost the caller, without running it. */
   estimate(slug: string): Promise<EstimateResult>;
@@ -85,11 +105,22 @@ export interface SpellClient {
     unban(userId: string): Promise<BanResult>;
     publish(input: PublishSpellInput): Promise<PublishResult>;
     teamMembers(input: TeamMembersInput): Promise<TeamMembersResult>;
+    /** Prepaid mode: a user's daily / monthly ceilings (micros; null removes one). */
+    spendLimits(input: AdminSpendLimitsInput): Promise<BalanceResult>;
   };
   billing: {
     checkoutUrl(input: CheckoutUrlInput): Promise<UrlResult>;
     portalUrl(input: PortalUrlInput): Promise<UrlResult>;
     confirmIntent(paymentIntentId: string): Promise<ExecuteResult>;
+    /** Prepaid mode: balance (micros), caps and recent ledger entries. */
+    balance(currency?: string): Promise<BalanceResult>;
+    /** Prepaid mode: ledger entries, newest first. */
+    history(limit?: number): Promise<HistoryResult>;
+    /** Prepaid mode: charges the saved card `amount` minor units; the key makes retries safe. */
+    topUp(input: TopUpInput): Promise<TopUpResult>;
+    /** Prepaid mode: your own daily / monthly caps (the admin's ceiling still applies). */
+    spendLimits(input: SpendLimitsInput): Promise<BalanceResult>;
+    autoReload(input: AutoReloadInput): Promise<BalanceResult>;
   };
 }
 
@@ -141,11 +172,13 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
   }
 
   return {
-    execute: (spell, input = {}, { idempotencyKey } = {}) =>
-      call(
-        "spell.execute",
-        idempotencyKey === undefined ? { spell, input } : { spell, input, idempotencyKey },
-      ),
+    execute: (spell, input = {}, { idempotencyKey, maxCost } = {}) =>
+      call("spell.execute", {
+        spell,
+        input,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        ...(maxCost === undefined ? {} : { maxCost }),
+      }),
     estimate: (spell) => call("spell.estimate", { spell }),
     listSpells: () => call("spell.list", {}),
     me: () => call("me", {}),
@@ -154,11 +187,17 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
       unban: (userId) => call("admin.unban", { userId }),
       publish: (input) => call("admin.publish", input),
       teamMembers: (input) => call("admin.teamMembers", input),
+      spendLimits: (input) => call("admin.spendLimits", input),
     },
     billing: {
       checkoutUrl: (input) => call("billing.checkoutUrl", input),
       portalUrl: (input) => call("billing.portalUrl", input),
       confirmIntent: (paymentIntentId) => call("billing.confirmIntent", { paymentIntentId }),
+      balance: (currency) => call("billing.balance", currency === undefined ? {} : { currency }),
+      history: (limit) => call("billing.history", limit === undefined ? {} : { limit }),
+      topUp: (input) => call("billing.topUp", input),
+      spendLimits: (input) => call("billing.spendLimits", input),
+      autoReload: (input) => call("billing.autoReload", input),
     },
   };
 }
@@ -176,4 +215,10 @@ export const PROCEDURE_TYPES: { [P in keyof SpellProcedures]: Pick<SpellProcedur
   "billing.checkoutUrl": { type: "mutation" },
   "billing.portalUrl": { type: "mutation" },
   "billing.confirmIntent": { type: "mutation" },
+  "billing.balance": { type: "query" },
+  "billing.history": { type: "query" },
+  "billing.topUp": { type: "mutation" },
+  "billing.spendLimits": { type: "mutation" },
+  "billing.autoReload": { type: "mutation" },
+  "admin.spendLimits": { type: "mutation" },
 };

@@ -1,4 +1,7 @@
 export {
+  type AdminSpendLimitsInput,
+  type AutoReloadInput,
+  type BalanceResult,
   type BanResult,
   type CheckoutUrlInput,
   type ConfirmIntentInput,
@@ -6,6 +9,7 @@ export {
   type EstimateResult,
   type ExecuteInput,
   type ExecuteResult,
+  type HistoryResult,
   type ListSpellsResult,
   type MeResult,
   type PortalUrlInput,
@@ -16,8 +20,11 @@ export {
   type SpellFetch,
   type SpellProcedures,
   type SpellSummary,
+  type SpendLimitsInput,
   type TeamMembersInput,
   type TeamMembersResult,
+  type TopUpInput,
+  type TopUpResult,
   type UrlResult,
 } from "./client.ts";
 export { isSpellError, SpellError, toSpellError } from "./errors.ts";

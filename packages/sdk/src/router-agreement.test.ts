@@ -37,6 +37,12 @@ export type RouterAgreement = [
   Check<Agrees<"billing.checkoutUrl">>,
   Check<Agrees<"billing.portalUrl">>,
   Check<Agrees<"billing.confirmIntent">>,
+  Check<Agrees<"billing.balance">>,
+  Check<Agrees<"billing.history">>,
+  Check<Agrees<"billing.topUp">>,
+  Check<Agrees<"billing.spendLimits">>,
+  Check<Agrees<"billing.autoReload">>,
+  Check<Agrees<"admin.spendLimits">>,
 ];
 
 describe("the SDK's procedure table", () => {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { defineProcedure, ZCurrency, ZRuntime } from "../common.ts";
 import { ZErrorCode } from "../errors.ts";
 import { ZSlug } from "../slug.ts";
+import { ZLedgerEntry, ZPrepaidAccount } from "./billing/prepaid.ts";
 
 export const ZMeInput = z.object({});
 
@@ -33,6 +34,8 @@ export const ZMeOutput = z.object({
     totalCharged: z.array(z.object({ currency: ZCurrency, amount: z.number().int() })),
     recent: z.array(ZUsageEntry),
   }),
+  /** Prepaid mode only: the balance, caps and the latest ledger entries. */
+  prepaid: z.object({ account: ZPrepaidAccount, recent: z.array(ZLedgerEntry) }).optional(),
 });
 export type MeOutput = z.infer<typeof ZMeOutput>;
 

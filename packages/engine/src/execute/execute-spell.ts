@@ -53,7 +53,13 @@ export async function executeSpell(
   let charge: Charge | null = null;
   if (price.amount > 0) {
     try {
-      charge = await context.billing.charge({ executionId: execution.id, user, spell, price });
+      charge = await context.billing.charge({
+        executionId: execution.id,
+        user,
+        spell,
+        price,
+        maxCost: request.maxCost,
+      });
     } catch (thrown) {
       const error = toAppError(thrown);
       // The provider was unreachable: a retry with the same key may try again (see beginExecution).

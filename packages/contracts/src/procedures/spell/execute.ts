@@ -14,6 +14,10 @@ export const ZExecuteInput = z.object({
   idempotencyKey: ZIdempotencyKey.optional().meta({
     description: "Same as the Idempotency-Key header: a repeat returns the first result and runs nothing",
   }),
+  maxCost: z.number().min(0).optional().meta({
+    description:
+      "Prepaid mode: the most this call may cost, in minor units of the spell's currency (fractions allowed); a higher price is refused with SPEND_LIMIT_REACHED before anything runs",
+  }),
 });
 export type ExecuteInput = z.input<typeof ZExecuteInput>;
 
@@ -71,6 +75,9 @@ export const executeContract = defineProcedure({
     "BILLING_FAILED",
     "PAYMENT_REQUIRES_ACTION",
     "BILLING_NOT_CONFIGURED",
+    "INSUFFICIENT_BALANCE",
+    "SPEND_LIMIT_REACHED",
+    "RATE_LIMITED",
     ...RUN_ERRORS,
   ],
   headers: z.object({

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Harness, startHarness } from "../testutil/harness.ts";
+import { call } from "../testutil/http.ts";
+import { parseRateLimitRule } from "./rate-limit.ts";
+
+describe("parseRateLimitRule", () => {
+  it.each([
+    ["60/60", { points: 60, durationSeconds: 60 }],
+    [" 5 / 1s ", { points: 5, durationSeconds: 1 }],
+  ])("reads %s", (text, rule) => {
+    expect(parseRateLimitRule(text)).toEqual(rule);
+  });
+  it.each(["", "60", "0/60", "60/0", "a/b", "-1/5"])("refuses %j", (text) => {
+    expect(() => parseRateLimitRule(text)).toThrow(/points/);
+  });
+});
+
+/** On Postgres when DATABASE_URL is set (the limits then hold across instances), else in memory. */
+describe("execute rate limits", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ env: { SPELL_RATE_LIMIT_USER: "3/2", SPELL_RATE_LIMIT_SPELL: "5/2" } });
+  });
+  afterAll(() => h?.close());
+
+  const execute = (token: string, url = h.url) =>
+    call(url, "POST", "/api/spell/execute", { token, body: { spell: "echo@v1", input: {} } });
+
+  it("answers 429 RATE_LIMITED with Retry-After and the IETF headers, then recovers after the window", async () => {
+    const user = await h.user();
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await execute(user.token));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 429]);
+    for (const answer of answers) {
+      expect(answer.headers.get("ratelimit-policy")).toBe('"user";q=3;w=2, "spell";q=5;w=2');
+    }
+    expect(answers[0]?.headers.get("ratelimit")).toMatch(/^"user";r=2;t=[12]$/);
+    const limited = answers[3];
+    expect(limited?.body.error).toMatchObject({
+      code: "RATE_LIMITED",
+      details: { policy: "user", limit: 3, windowSeconds: 2 },
+    });
+    expect(limited?.body.requestId).toEqual(expect.any(String));
+    expect(Number(limited?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(limited?.headers.get("ratelimit")).toMatch(/^"user";r=0;t=\d+$/);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await execute(user.token)).status).toBe(200);
+  });
+
+  it("limits a spell across its callers and tRPC per user", async () => {
+    // A fresh window for the spell.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await execute((await h.user()).token)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+
+    const user = await h.user();
+    const trpc = () =>
+      call(h.url, "POST", "/trpc/spell.execute", { token: user.token, body: { spell: "echo@v1" } });
+    const t = [await trpc(), await trpc(), await trpc(), await trpc()];
+    expect(t.map((answer) => answer.status)).toEqual([200, 200, 200, 429]);
+    expect(t[3]?.body.error.data).toMatchObject({ code: "RATE_LIMITED", httpStatus: 429 });
+    expect(t[3]?.headers.get("retry-after")).toBeTruthy();
+  });
+
+  it("does not count (or answer for) a caller whose token fails: the pipeline's 401 stands", async () => {
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await execute("not-a-token"));
+    expect(answers.every((answer) => answer.status === 401)).toBe(true);
+  });
+
+  it.runIf(process.env.DATABASE_URL)("counts across two instances on one database", async () => {
+    const second = await h.startInstance({ SPELL_RATE_LIMIT_USER: "3/2" });
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const user = await h.user();
+    const statuses = [];
+    for (const url of [h.url, second.url, h.url, second.url])
+      statuses.push((await execute(user.token, url)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+});
