@@ -130,6 +130,8 @@ describe("errors from the API", () => {
     ["USER_BANNED", 403, 3],
     ["VISIBILITY_DENIED", 403, 3],
     ["PAYMENT_METHOD_REQUIRED", 402, 4],
+    ["INSUFFICIENT_BALANCE", 402, 4],
+    ["SPEND_LIMIT_REACHED", 402, 4],
     ["SPELL_NOT_FOUND", 404, 1],
     ["RUNTIME_ERROR", 502, 1],
   ] as const)("prints %s and its details to stderr and exits %i→%i", async (code, status, exitCode) => {

@@ -14,6 +14,8 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   BILLING_FAILED: EXIT.payment,
   PAYMENT_REQUIRES_ACTION: EXIT.payment,
   BILLING_NOT_CONFIGURED: EXIT.payment,
+  INSUFFICIENT_BALANCE: EXIT.payment,
+  SPEND_LIMIT_REACHED: EXIT.payment,
 };
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
