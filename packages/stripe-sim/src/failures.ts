@@ -1,6 +1,17 @@
 import { stripeError } from "./errors.ts";
 import type { FailureKind, SimResult, StripeSimState } from "./state.ts";
 
+/**
+ * Whether a planned failure's path names this request's: exact, or with `*` standing for one path
+ * segment (`/v1/payment_intents/` + `*` + `/capture` fails the next capture, whatever its intent).
+ */
+function pathMatches(pattern: string, path: string): boolean {
+  if (!pattern.includes("*")) return pattern === path;
+  const want = pattern.split("/");
+  const got = path.split("/");
+  return want.length === got.length && want.every((segment, i) => segment === "*" || segment === got[i]);
+}
+
 /** Failure injection: the next requests to a path fail the way Stripe or the network can. */
 export function createFailures(state: StripeSimState) {
   return {
@@ -9,7 +20,7 @@ export function createFailures(state: StripeSimState) {
     },
     /** The failure planned for this request, consumed. */
     take(path: string): FailureKind | undefined {
-      const index = state.failures.findIndex((failure) => failure.path === path);
+      const index = state.failures.findIndex((failure) => pathMatches(failure.path, path));
       return index >= 0 ? state.failures.splice(index, 1)[0]?.kind : undefined;
     },
     /** Stripe's answer for a failure that happens before the request is processed, if it answers at all. */

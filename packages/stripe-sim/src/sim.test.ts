@@ -133,6 +133,16 @@ describe("failure injection", () => {
     expect(sim.requestsTo("/v1/customers", "POST")).toHaveLength(5);
   });
 
+  it("a `*` in the planned path stands for one segment: the next capture fails, whatever its intent", () => {
+    const sim = createStripeSim();
+    const intent = json(charge(sim, "pm_card_visa")).body;
+    sim.failNext("/v1/payment_intents/*/capture", "500");
+    expect(json(post(sim, `/v1/payment_intents/${intent.id}`, {})).status).not.toBe(500);
+    expect(json(post(sim, `/v1/payment_intents/${intent.id}/capture`, {})).status).toBe(500);
+    expect(sim.state.paymentIntents.get(String(intent.id))?.status).toBe("requires_capture");
+    expect(json(post(sim, `/v1/payment_intents/${intent.id}/capture`, {})).body.status).toBe("succeeded");
+  });
+
   it("answers an unknown route with Stripe's invalid_request_error 404", () => {
     const answer = json(get(createStripeSim(), "/v1/subscriptions"));
     expect(answer.status).toBe(404);

@@ -70,7 +70,10 @@ export interface StripeSim {
   /** Answers one API request. Synchronous, so concurrent requests are handled one at a time. */
   handle(request: SimRequest): SimResponse;
   reset(): void;
-  /** Makes the next `times` requests to `path` (exact, e.g. `/v1/payment_intents`) fail. */
+  /**
+   * Makes the next `times` requests to `path` fail: exact (`/v1/payment_intents`), or with `*` for
+   * one segment (`/v1/payment_intents/{star}/capture`, where `{star}` is `*`).
+   */
   failNext(path: string, kind: FailureKind, times?: number): void;
   /** The requests to one path, optionally one method. */
   requestsTo(path: string, method?: string): RecordedRequest[];

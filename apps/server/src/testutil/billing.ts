@@ -34,26 +34,41 @@ export interface CountingUpstream {
   runs(): number;
   /** The next requests answer HTTP 500 (the spell's run fails after payment). */
   failing: boolean;
+  /** Each answer is held this long (a slow upstream: the window in which a run is in flight). */
+  delayMs: number;
+  /** Requests received whose answer is still held back. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
 export async function startCountingUpstream(): Promise<CountingUpstream> {
   let runs = 0;
+  let inFlight = 0;
   const upstream = {
     failing: false,
+    delayMs: 0,
     runs: () => runs,
+    inFlight: () => inFlight,
   } as CountingUpstream;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       runs += 1;
-      if (upstream.failing) {
-        res.writeHead(500, { "content-type": "application/json" }).end('{"error":"boom"}');
-        return;
-      }
-      const input = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ run: runs, input }));
+      const run = runs;
+      const failing = upstream.failing;
+      const answer = () => {
+        inFlight -= 1;
+        if (failing) {
+          res.writeHead(500, { "content-type": "application/json" }).end('{"error":"boom"}');
+          return;
+        }
+        const input = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ run, input }));
+      };
+      inFlight += 1;
+      if (upstream.delayMs > 0) setTimeout(answer, upstream.delayMs);
+      else answer();
     });
   });
   server.listen(0, "127.0.0.1");

@@ -94,9 +94,10 @@ export interface Harness {
   executionCount(userId: string): Promise<number>;
   /**
    * Another API instance on the same database, with its own engine and connections; `env` goes on
-   * top of the harness's configuration (e.g. the same server with its allowlist removed).
+   * top of the harness's configuration (e.g. the same server with its allowlist removed);
+   * `databaseUrl` reaches the same database another way (a proxy a test can cut).
    */
-  startInstance(env?: EnvSource): Promise<Instance>;
+  startInstance(env?: EnvSource, options?: { databaseUrl?: string }): Promise<Instance>;
   close(): Promise<void>;
 }
 
@@ -107,10 +108,16 @@ async function startInstance(
   logger: Logger,
   envSource: EnvSource,
   wasm: boolean,
+  settlementDatabaseUrl: string | undefined,
 ): Promise<Instance & { http: Listening }> {
   const env = parseEnv({ NODE_ENV: "test", SPELL_BILLING: "none", ...envSource });
   const http = await listenFirst();
-  const billing = await composeBilling(env, { store: database.billing, publicBaseUrl: http.url });
+  // On a real Postgres the settlement worker runs pg-boss, as in production (the embedded one: in process).
+  const billing = await composeBilling(env, {
+    store: database.billing,
+    publicBaseUrl: http.url,
+    settlementDatabaseUrl,
+  });
   const engine = composeEngine({
     env,
     ports: database,
@@ -163,7 +170,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logger = options.logger ?? quietLogger;
   const envSource = options.env ?? {};
   const wasm = options.wasm ?? false;
-  const main = await startInstance(testDb.database, logger, envSource, wasm);
+  const settlementUrl = process.env.DATABASE_URL ? testDb.url : undefined;
+  const main = await startInstance(testDb.database, logger, envSource, wasm, settlementUrl);
   await seedDemoSpells(main.engine, testDb.database, [...BUILTIN_DEMOS, ...(main.billing.demoSpells ?? [])]);
   const extra: Array<() => Promise<void>> = [];
   let adminCaller: Caller | undefined;
@@ -205,9 +213,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return response;
     },
     executionCount: (userId) => testDb.database.prisma.execution.count({ where: { userId } }),
-    async startInstance(env = {}) {
-      const database = createDatabase({ url: testDb.url, poolSize: 2 });
-      const instance = await startInstance(database, logger, { ...envSource, ...env }, wasm);
+    async startInstance(env = {}, instanceOptions = {}) {
+      const url = instanceOptions.databaseUrl ?? testDb.url;
+      const database = createDatabase({ url, poolSize: 2 });
+      const instance = await startInstance(
+        database,
+        logger,
+        { ...envSource, ...env },
+        wasm,
+        settlementUrl === undefined ? undefined : url,
+      );
       const close = async () => {
         await instance.close();
         await database.close();

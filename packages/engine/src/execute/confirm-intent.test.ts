@@ -88,3 +88,54 @@ describe("confirmIntent", () => {
     expect(ports.calls).toEqual([]);
   });
 });
+
+describe("concurrent confirmations (regression: the losers answered PAYMENT_REQUIRES_ACTION)", () => {
+  it("every concurrent confirm-intent caller gets the run's real outcome; the spell runs and is settled once", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    let runs = 0;
+    deps.runtimes = [
+      createRecordingRuntime("wasm", async (input) => {
+        runs += 1;
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        return { got: input };
+      }).runtime,
+    ];
+    const charge: Charge = {
+      billingRecordId: "bil_c",
+      paymentIntentId: "pi_3ds",
+      amount: 100,
+      currency: "usd",
+    };
+    let pendingId = "";
+    deps.billing = {
+      ...billing.billing,
+      async resumePayment() {
+        return { executionId: pendingId, status: "succeeded", charge };
+      },
+    };
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "paid@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    billing.failNextChargeWith(
+      new AppError("PAYMENT_REQUIRES_ACTION", "3-D Secure", { paymentIntentId: "pi_3ds" }),
+    );
+    await expect(
+      engine.executeSpell("Bearer alice", { spell: "paid@v1", input: { n: 7 } }),
+    ).rejects.toMatchObject({ code: "PAYMENT_REQUIRES_ACTION" });
+    pendingId = [...ports.executions.keys()][0] ?? "";
+    const alice = await engine.authenticate("Bearer alice");
+
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => engine.confirmIntent(alice, { paymentIntentId: "pi_3ds" })),
+    );
+    expect(runs).toBe(1);
+    for (const answer of answers) {
+      expect(answer).toMatchObject({
+        ok: true,
+        executionId: pendingId,
+        output: { got: { n: 7 } },
+        billing: { charged: true, amount: 100 },
+      });
+    }
+    expect(billing.settlements.map((s) => s.outcome)).toEqual(["succeeded"]);
+  });
+});

@@ -145,3 +145,63 @@ describe("waiting duplicates", () => {
     await expect(engine.executeSpell("Bearer alice", request)).resolves.toEqual(answered);
   });
 });
+
+describe("the bounded number of waiting duplicates", () => {
+  it("refuses the duplicate over the cap at once with 409 too_many_waiting; the waiters all get the first answer", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps({ duplicateWaitMs: 20_000 });
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const wasm = createRecordingRuntime("wasm", () => gate.then(() => ({ done: true })));
+    deps.runtimes = [wasm.runtime];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "slow@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const request = { spell: "slow@v1", input: {}, idempotencyKey: "crowd" };
+    const first = engine.executeSpell("Bearer alice", request);
+    // Let the first request store its running row before the duplicates arrive.
+    while (wasm.invocations.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+
+    // The cap is 100 per process: 100 duplicates wait, the 101st is refused without waiting.
+    const waiting = Array.from({ length: 100 }, () => engine.executeSpell("Bearer alice", request));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const refused = await engine.executeSpell("Bearer alice", request).catch((error: unknown) => error);
+    expect(refused).toMatchObject({
+      code: "IDEMPOTENCY_CONFLICT",
+      details: { reason: "too_many_waiting", retryable: true },
+    });
+
+    release();
+    const answered = await first;
+    const replays = await Promise.all(waiting);
+    expect(replays.every((replay) => replay.executionId === answered.executionId)).toBe(true);
+    expect(wasm.invocations).toHaveLength(1);
+    expect(billing.charges).toHaveLength(1);
+    // Every slot was given back: a later duplicate is answered, not refused.
+    await expect(engine.executeSpell("Bearer alice", request)).resolves.toEqual(answered);
+  });
+
+  it("gives a waiter's slot back when its wait times out", async () => {
+    const { deps, ports } = createMemoryEngineDeps({ duplicateWaitMs: 20 });
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    deps.runtimes = [createRecordingRuntime("wasm", () => gate.then(() => ({ done: true }))).runtime];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "slow@v1", runtime: "wasm" });
+    const request = { spell: "slow@v1", input: {}, idempotencyKey: "timeouts" };
+    const first = engine.executeSpell("Bearer alice", request);
+    // Three rounds of 100 timed-out waiters: were a slot leaked, the later rounds would be refused.
+    for (let round = 0; round < 3; round++) {
+      const errors = await Promise.all(
+        Array.from({ length: 100 }, () =>
+          engine.executeSpell("Bearer alice", request).catch((error: unknown) => error),
+        ),
+      );
+      expect(errors.every((error) => (error as AppError).details.reason === "in_progress")).toBe(true);
+    }
+    release();
+    await first;
+  });
+});
