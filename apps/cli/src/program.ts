@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createSpellClient, isSpellError, type SpellClient } from "@spell/sdk";
 import { Command, CommanderError, Option } from "commander";
+import { addAuthorCommands } from "./authors.ts";
 import { addBillingCommands, describeAccount } from "./billing.ts";
 import { paintFor } from "./color.ts";
 import { completionScript, SHELLS, type Shell } from "./completion.ts";
@@ -338,6 +339,8 @@ export function buildProgram(ctx: CliContext): Command {
         out(`${result.userId} is ${result.member ? "a member" : "not a member"} of team ${result.teamId}\n`);
       },
     );
+
+  addAuthorCommands(program, ctx, { client });
 
   addBillingCommands(program, ctx, {
     client,

@@ -69,6 +69,8 @@ describe("POST /api/admin/spells", () => {
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
       ok: true,
+      created: true,
+      changed: ["created"],
       spell: {
         id: expect.any(String),
         slug: "hello@v1",
@@ -79,6 +81,7 @@ describe("POST /api/admin/spells", () => {
         price: { amount: 0, currency: "usd" },
         artifactId: expect.any(String),
         wasmSha256: null,
+        disabled: false,
       },
       signingSecret: null,
     });

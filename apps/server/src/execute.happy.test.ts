@@ -20,7 +20,7 @@ describe("POST /api/spell/execute", () => {
       executionId: expect.any(String),
       spell: { slug: "echo@v1", runtime: "builtin" },
       output: { hello: "world", n: 1 },
-      billing: { charged: false, amount: 0, currency: "usd", billingRecordId: null },
+      billing: { charged: false, status: "not_charged", amount: 0, currency: "usd", billingRecordId: null },
       durationMs: expect.any(Number),
     });
     expect(await h.executionCount(alice.id)).toBe(1);

@@ -96,9 +96,9 @@ describe("procedure schemas", () => {
     expect(ZArtifactInput.safeParse({ wasmBase64: "not base64!" }).success).toBe(false);
   });
 
-  it("publish input has defaults and refuses a string price", () => {
+  it("publish input leaves omitted fields unset (a republish keeps them) and refuses a string price", () => {
     const parsed = ZPublishInput.parse({ slug: "x@v1", runtime: "builtin", artifact: { builtin: "echo" } });
-    expect(parsed).toMatchObject({ priceAmount: 0, currency: "usd", visibility: "public", config: {} });
+    expect(parsed).toEqual({ slug: "x@v1", runtime: "builtin", artifact: { builtin: "echo" } });
     expect(
       ZPublishInput.safeParse({
         slug: "x@v1",

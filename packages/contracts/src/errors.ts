@@ -39,9 +39,10 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   /**
    * The spell was unpublished by its author or an admin: it cannot run until it is published or
-   * enabled again; its history and records are kept. `details.spell`, `details.disabledAt`.
+   * enabled again; its history and records are kept. `details.spell`. 404 rather than 410: every
+   * code keeps a tRPC code of the same status, and tRPC has no 410.
    */
-  SPELL_DISABLED: 410,
+  SPELL_DISABLED: 404,
   /** The HTTP method is not allowed on this route. */
   METHOD_NOT_ALLOWED: 405,
   /** The request did not arrive in time (headers or body too slow); the connection is closed. */

@@ -38,8 +38,6 @@ export const TRPC_CODE_BY_STATUS: Record<(typeof ERROR_STATUS)[ErrorCode], TrpcE
   405: "METHOD_NOT_SUPPORTED",
   408: "TIMEOUT",
   409: "CONFLICT",
-  // tRPC has no 410 (Gone): SPELL_DISABLED travels as NOT_FOUND with data.code and data.httpStatus 410.
-  410: "NOT_FOUND",
   413: "PAYLOAD_TOO_LARGE",
   415: "UNSUPPORTED_MEDIA_TYPE",
   // tRPC has no 431; the code is only ever raised by the HTTP parser, before tRPC sees a request.

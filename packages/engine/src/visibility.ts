@@ -21,4 +21,8 @@ export function assertCanRun(lookup: SpellLookup, userId: string): void {
       visibility: lookup.spell.visibility,
     });
   }
+  // Unpublished (issue 12): decided on the same single read, after visibility so a stranger learns nothing.
+  if (lookup.spell.disabled === true) {
+    throw new AppError("SPELL_DISABLED", `${lookup.spell.slug} is unpublished`, { spell: lookup.spell.slug });
+  }
 }

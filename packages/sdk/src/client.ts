@@ -1,10 +1,14 @@
 import type {
   ZAdminSpendLimitsInput,
+  ZAuthorPublishInput,
+  ZAuthorRunsInput,
+  ZAuthorRunsOutput,
   ZAutoReloadInput,
   ZBalanceOutput,
   ZBanOutput,
   ZCheckoutUrlInput,
   ZConfirmIntentInput,
+  ZDisableSpellOutput,
   ZEstimateOutput,
   ZExecuteInput,
   ZExecuteOutput,
@@ -14,11 +18,20 @@ import type {
   ZPortalUrlInput,
   ZPublishInput,
   ZPublishOutput,
+  ZRollbackInput,
+  ZRollbackOutput,
+  ZRunLogOutput,
+  ZShareIdentityOutput,
+  ZSpellStatsInput,
+  ZSpellStatsOutput,
+  ZSpellVersionsOutput,
   ZSpendLimitsInput,
   ZTeamMembersInput,
   ZTeamMembersOutput,
   ZTopUpInput,
   ZTopUpOutput,
+  ZUpdateSpellInput,
+  ZUpdateSpellOutput,
   ZUrlOutput,
 } from "@spell/contracts";
 import { createTRPCUntypedClient, httpLink } from "@trpc/client";
@@ -50,6 +63,19 @@ export type TopUpResult = Out<typeof ZTopUpOutput>;
 export type SpendLimitsInput = In<typeof ZSpendLimitsInput>;
 export type AdminSpendLimitsInput = In<typeof ZAdminSpendLimitsInput>;
 export type AutoReloadInput = In<typeof ZAutoReloadInput>;
+export type AuthorPublishInput = In<typeof ZAuthorPublishInput>;
+export type UpdateSpellInput = In<typeof ZUpdateSpellInput>;
+export type UpdateSpellResult = Out<typeof ZUpdateSpellOutput>;
+export type SpellVersionsResult = Out<typeof ZSpellVersionsOutput>;
+export type RollbackInput = In<typeof ZRollbackInput>;
+export type RollbackResult = Out<typeof ZRollbackOutput>;
+export type DisableSpellResult = Out<typeof ZDisableSpellOutput>;
+export type AuthorRunsInput = In<typeof ZAuthorRunsInput>;
+export type AuthorRunsResult = Out<typeof ZAuthorRunsOutput>;
+export type RunLogResult = Out<typeof ZRunLogOutput>;
+export type SpellStatsInput = In<typeof ZSpellStatsInput>;
+export type SpellStatsResult = Out<typeof ZSpellStatsOutput>;
+export type ShareIdentityResult = Out<typeof ZShareIdentityOutput>;
 
 /**
  * Every procedure the SDK calls, by its tRPC path, with the contracts' input and output types. The
@@ -74,6 +100,19 @@ export interface SpellProcedures {
   "billing.spendLimits": { type: "mutation"; input: SpendLimitsInput; output: BalanceResult };
   "billing.autoReload": { type: "mutation"; input: AutoReloadInput; output: BalanceResult };
   "admin.spendLimits": { type: "mutation"; input: AdminSpendLimitsInput; output: BalanceResult };
+  "authors.publish": { type: "mutation"; input: AuthorPublishInput; output: PublishResult };
+  "authors.update": { type: "mutation"; input: UpdateSpellInput; output: UpdateSpellResult };
+  "authors.versions": { type: "query"; input: { slug: string }; output: SpellVersionsResult };
+  "authors.rollback": { type: "mutation"; input: RollbackInput; output: RollbackResult };
+  "authors.disable": {
+    type: "mutation";
+    input: { slug: string; disabled?: boolean };
+    output: DisableSpellResult;
+  };
+  "authors.runs": { type: "query"; input: AuthorRunsInput; output: AuthorRunsResult };
+  "authors.runLog": { type: "query"; input: { executionId: string }; output: RunLogResult };
+  "authors.stats": { type: "query"; input: SpellStatsInput; output: SpellStatsResult };
+  "authors.shareIdentity": { type: "mutation"; input: { share: boolean }; output: ShareIdentityResult };
 }
 
 /** The `fetch` the client calls; defaults to the global one. */
@@ -107,6 +146,22 @@ export interface SpellClient {
     teamMembers(input: TeamMembersInput): Promise<TeamMembersResult>;
     /** Prepaid mode: a user's daily / monthly ceilings (micros; null removes one). */
     spendLimits(input: AdminSpendLimitsInput): Promise<BalanceResult>;
+  };
+  /** Spell authors (a token with `spell:publish`): their own spells, versions and runs. */
+  authors: {
+    /** Creates a spell you own or replaces its artifact; fields not given are kept. */
+    publish(input: AuthorPublishInput): Promise<PublishResult>;
+    /** Changes only the given fields (visibility, team, price, metadata, schemas). */
+    update(input: UpdateSpellInput): Promise<UpdateSpellResult>;
+    versions(slug: string): Promise<SpellVersionsResult>;
+    rollback(input: RollbackInput): Promise<RollbackResult>;
+    /** Unpublishes (`disabled: true`, the default) or enables the spell again. */
+    disable(slug: string, disabled?: boolean): Promise<DisableSpellResult>;
+    runs(input?: AuthorRunsInput): Promise<AuthorRunsResult>;
+    runLog(executionId: string): Promise<RunLogResult>;
+    stats(input?: SpellStatsInput): Promise<SpellStatsResult>;
+    /** Lets the authors of the spells you run see your user id (default: hidden). */
+    shareIdentity(share: boolean): Promise<ShareIdentityResult>;
   };
   billing: {
     checkoutUrl(input: CheckoutUrlInput): Promise<UrlResult>;
@@ -189,6 +244,17 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
       teamMembers: (input) => call("admin.teamMembers", input),
       spendLimits: (input) => call("admin.spendLimits", input),
     },
+    authors: {
+      publish: (input) => call("authors.publish", input),
+      update: (input) => call("authors.update", input),
+      versions: (slug) => call("authors.versions", { slug }),
+      rollback: (input) => call("authors.rollback", input),
+      disable: (slug, disabled = true) => call("authors.disable", { slug, disabled }),
+      runs: (input = {}) => call("authors.runs", input),
+      runLog: (executionId) => call("authors.runLog", { executionId }),
+      stats: (input = {}) => call("authors.stats", input),
+      shareIdentity: (share) => call("authors.shareIdentity", { share }),
+    },
     billing: {
       checkoutUrl: (input) => call("billing.checkoutUrl", input),
       portalUrl: (input) => call("billing.portalUrl", input),
@@ -221,4 +287,13 @@ export const PROCEDURE_TYPES: { [P in keyof SpellProcedures]: Pick<SpellProcedur
   "billing.spendLimits": { type: "mutation" },
   "billing.autoReload": { type: "mutation" },
   "admin.spendLimits": { type: "mutation" },
+  "authors.publish": { type: "mutation" },
+  "authors.update": { type: "mutation" },
+  "authors.versions": { type: "query" },
+  "authors.rollback": { type: "mutation" },
+  "authors.disable": { type: "mutation" },
+  "authors.runs": { type: "query" },
+  "authors.runLog": { type: "query" },
+  "authors.stats": { type: "query" },
+  "authors.shareIdentity": { type: "mutation" },
 };

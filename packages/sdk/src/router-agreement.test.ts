@@ -43,6 +43,15 @@ export type RouterAgreement = [
   Check<Agrees<"billing.spendLimits">>,
   Check<Agrees<"billing.autoReload">>,
   Check<Agrees<"admin.spendLimits">>,
+  Check<Agrees<"authors.publish">>,
+  Check<Agrees<"authors.update">>,
+  Check<Agrees<"authors.versions">>,
+  Check<Agrees<"authors.rollback">>,
+  Check<Agrees<"authors.disable">>,
+  Check<Agrees<"authors.runs">>,
+  Check<Agrees<"authors.runLog">>,
+  Check<Agrees<"authors.stats">>,
+  Check<Agrees<"authors.shareIdentity">>,
 ];
 
 describe("the SDK's procedure table", () => {

@@ -169,9 +169,14 @@ describe("fuzzing every procedure from its contract", () => {
         const before = await counts();
         const answer = await send(target, transport, tokens[token] ?? "", input);
         stats.requests++;
-        expect(answer.status, `${transport} ${target.trpcPath} ${answer.text.slice(0, 300)}`).toBeLessThan(
-          500,
-        );
+        // 501 BILLING_NOT_CONFIGURED is this server's deliberate answer for a billing feature it was
+        // not configured with (prepaid routes on a per-use server), like a 404 — not a failure.
+        const deliberate = answer.status === 501 && answer.text.includes('"BILLING_NOT_CONFIGURED"');
+        if (!deliberate) {
+          expect(answer.status, `${transport} ${target.trpcPath} ${answer.text.slice(0, 300)}`).toBeLessThan(
+            500,
+          );
+        }
         expect(answer.type, `${answer.status} ${transport} ${path} ${answer.text.slice(0, 200)}`).toContain(
           "application/json",
         );

@@ -127,6 +127,8 @@ describe("ledger store", () => {
     const reserved = await t.database.ledger.reserve(reserveOf("orphan", 2_500));
     expect(reserved.kind).toBe("reserved");
     expect(await t.database.ledger.sweep(60_000)).toBe(0);
+    // The reserve must be strictly older than the sweep's cutoff (`now() - 0`), not in the same tick.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await t.database.ledger.sweep(0)).toBeGreaterThanOrEqual(1);
     expect((await t.database.ledger.account("orphan", "usd", DAY, MONTH)).balance).toBe(10_000);
   });

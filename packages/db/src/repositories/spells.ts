@@ -17,11 +17,13 @@ export interface SpellRow {
   api_endpoint: string | null;
   wasm_sha256: string | null;
   metadata: JsonObject;
+  disabled: boolean;
 }
 
 /** Never `wasm_binary`: the bytes are read only on a compiled-module cache miss (loadWasmBinary). */
 export const SPELL_COLUMNS = `s.id, s.slug, s.runtime, s.config, s.price_amount, s.currency, s.visibility, s.team_id,
-  s.created_by, a.id AS artifact_id, a.builtin, a.api_endpoint, a.wasm_sha256, a.metadata`;
+  s.created_by, a.id AS artifact_id, a.builtin, a.api_endpoint, a.wasm_sha256, a.metadata,
+  s.disabled_at IS NOT NULL AS disabled`;
 
 export function toSpellRecord(row: SpellRow): SpellRecord {
   return {
@@ -40,6 +42,7 @@ export function toSpellRecord(row: SpellRow): SpellRecord {
       wasmSha256: row.wasm_sha256,
       metadata: row.metadata,
     },
+    ...(row.disabled ? { disabled: true as const } : {}),
   };
 }
 
@@ -52,10 +55,10 @@ const FIND_BY_SLUG = `SELECT ${SPELL_COLUMNS}, tm.user_id IS NOT NULL AS caller_
 const LIST_RUNNABLE = `SELECT ${SPELL_COLUMNS}
   FROM spells s
   JOIN artifacts a ON a.id = s.current_artifact_id
-  WHERE s.visibility = 'public'
+  WHERE s.disabled_at IS NULL AND (s.visibility = 'public'
      OR (s.visibility = 'private' AND s.created_by = $1)
      OR (s.visibility = 'team' AND EXISTS (
-          SELECT 1 FROM team_members tm WHERE tm.team_id = s.team_id AND tm.user_id = $1))
+          SELECT 1 FROM team_members tm WHERE tm.team_id = s.team_id AND tm.user_id = $1)))
   ORDER BY s.slug`;
 
 const UPSERT_SPELL = `INSERT INTO spells (slug, runtime, config, price_amount, currency, visibility, team_id, created_by)
@@ -64,7 +67,19 @@ const UPSERT_SPELL = `INSERT INTO spells (slug, runtime, config, price_amount, c
     runtime = EXCLUDED.runtime, config = EXCLUDED.config, price_amount = EXCLUDED.price_amount,
     currency = EXCLUDED.currency, visibility = EXCLUDED.visibility, team_id = EXCLUDED.team_id,
     updated_at = now()
-  RETURNING id, created_by`;
+  RETURNING id, created_by, disabled_at IS NOT NULL AS disabled`;
+
+/** A creation that only succeeds while the slug is free (the ownership check's read held to). */
+const INSERT_SPELL = `INSERT INTO spells (slug, runtime, config, price_amount, currency, visibility, team_id, created_by)
+  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+  ON CONFLICT (slug) DO NOTHING
+  RETURNING id, created_by, disabled_at IS NOT NULL AS disabled`;
+
+/** A republish of the spell whose ownership was checked: its creator is kept. */
+const UPDATE_SPELL = `UPDATE spells SET runtime = $2, config = $3::jsonb, price_amount = $4, currency = $5,
+    visibility = $6, team_id = $7, updated_at = now()
+  WHERE id = $9 AND slug = $1 AND $8::text IS NOT NULL
+  RETURNING id, created_by, disabled_at IS NOT NULL AS disabled`;
 
 export function createSpellStore(sql: Sql): SpellStore {
   return {
@@ -89,7 +104,7 @@ export function createSpellStore(sql: Sql): SpellStore {
       const { artifact } = request;
       return transaction(sql.pool, async (client) => {
         // Republishing keeps the spell's id and creator; the old artifact row stays as history.
-        const [spell] = await query<{ id: string; created_by: string }>(client, UPSERT_SPELL, [
+        const values: unknown[] = [
           request.slug,
           request.runtime,
           JSON.stringify(request.config),
@@ -98,12 +113,24 @@ export function createSpellStore(sql: Sql): SpellStore {
           request.visibility,
           request.teamId,
           request.createdBy,
-        ]);
-        if (!spell) throw new Error("spell upsert returned no row");
+        ];
+        const expect = request.expectSpellId;
+        const [spell] = await query<{ id: string; created_by: string; disabled: boolean }>(
+          client,
+          expect === undefined ? UPSERT_SPELL : expect === null ? INSERT_SPELL : UPDATE_SPELL,
+          expect === undefined || expect === null ? values : [...values, expect],
+        );
+        if (!spell) {
+          if (expect === undefined) throw new Error("spell upsert returned no row");
+          // Another author created (or the spell changed) between the ownership check and this write.
+          throw new AppError("FORBIDDEN", `${request.slug} belongs to another author`, {
+            spell: request.slug,
+          });
+        }
         const [inserted] = await query<{ id: string }>(
           client,
-          `INSERT INTO artifacts (spell_id, builtin, api_endpoint, wasm_binary, wasm_sha256, metadata)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id`,
+          `INSERT INTO artifacts (spell_id, builtin, api_endpoint, wasm_binary, wasm_sha256, metadata, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id`,
           [
             spell.id,
             artifact.builtin,
@@ -111,6 +138,7 @@ export function createSpellStore(sql: Sql): SpellStore {
             artifact.wasmBinary ? Buffer.from(artifact.wasmBinary) : null,
             artifact.wasmSha256,
             JSON.stringify(artifact.metadata),
+            request.publishedBy ?? request.createdBy,
           ],
         );
         if (!inserted) throw new Error("artifact insert returned no row");
@@ -134,6 +162,7 @@ export function createSpellStore(sql: Sql): SpellStore {
             wasmSha256: artifact.wasmSha256,
             metadata: artifact.metadata,
           },
+          ...(spell.disabled ? { disabled: true as const } : {}),
         };
         return record;
       });

@@ -3,11 +3,14 @@ import { AppError, type ArtifactInput, type JsonObject, type MeOutput, type Pric
 import type { Authenticate, EngineDeps } from "../engine-types.ts";
 import type {
   AdminStore,
+  ArtifactVersionRecord,
+  AuthorStore,
   Billing,
   Charge,
   ExecutionLog,
   NewExecution,
   PublishRequest,
+  RunDetailRecord,
   Runtime,
   RuntimeArtifact,
   SettlementOrder,
@@ -133,13 +136,20 @@ export function createMemoryPorts() {
     async listRunnable(callerId) {
       return [...spells.values()].filter(
         (spell) =>
-          spell.visibility === "public" ||
-          (spell.visibility === "private" && spell.createdBy === callerId) ||
-          (spell.visibility === "team" && teams.has(`${spell.teamId}\n${callerId}`)),
+          spell.disabled !== true &&
+          (spell.visibility === "public" ||
+            (spell.visibility === "private" && spell.createdBy === callerId) ||
+            (spell.visibility === "team" && teams.has(`${spell.teamId}\n${callerId}`))),
       );
     },
     async publish(request: PublishRequest) {
       const existing = spells.get(request.slug);
+      // The SQL adapter's guards: create only a free slug, replace only the spell that was checked.
+      if (request.expectSpellId !== undefined && (existing?.id ?? null) !== request.expectSpellId) {
+        throw new AppError("FORBIDDEN", `${request.slug} changed hands while it was published`, {
+          spell: request.slug,
+        });
+      }
       const artifactId = randomUUID();
       if (request.artifact.wasmBinary) wasm.set(artifactId, request.artifact.wasmBinary);
       const spell: SpellRecord = {
@@ -158,14 +168,164 @@ export function createMemoryPorts() {
           wasmSha256: request.artifact.wasmSha256,
           metadata: request.artifact.metadata,
         },
+        ...(existing?.disabled ? { disabled: true } : {}),
       };
+      if (existing) spell.createdBy = existing.createdBy;
       spells.set(request.slug, spell);
+      remember(spell, request.publishedBy ?? request.createdBy);
       return spell;
     },
     async loadWasmBinary(artifactId) {
       const binary = wasm.get(artifactId);
       if (!binary) throw new AppError("NOT_FOUND", "no artifact");
       return binary;
+    },
+  };
+
+  /** Every artifact version per spell id, oldest first (the `artifacts` table). */
+  const versions = new Map<
+    string,
+    Array<{ record: SpellRecord["artifact"]; version: ArtifactVersionRecord }>
+  >();
+  function remember(spell: SpellRecord, createdBy: string | null) {
+    const list = versions.get(spell.id) ?? [];
+    const a = spell.artifact;
+    const sha256 =
+      a.wasmSha256 ??
+      createHash("sha256")
+        .update(a.builtin ?? a.apiEndpoint ?? "")
+        .digest("hex");
+    list.push({
+      record: a,
+      version: { artifactId: a.id, runtime: spell.runtime, sha256, createdBy, createdAt: new Date() },
+    });
+    versions.set(spell.id, list);
+  }
+  function spellById(spellId: string): SpellRecord {
+    const spell = [...spells.values()].find((candidate) => candidate.id === spellId);
+    if (!spell) throw new AppError("SPELL_NOT_FOUND", "no spell");
+    return spell;
+  }
+  function replace(spell: SpellRecord): SpellRecord {
+    spells.set(spell.slug, spell);
+    return spell;
+  }
+  /** Runs the author views read; tests push rows (the memory execution log keeps no prices or times). */
+  const authorRuns: RunDetailRecord[] = [];
+  const sharing = new Set<string>();
+  const inScope = (run: RunDetailRecord, scope: { all: boolean; userId: string; teams: boolean }) =>
+    scope.all ||
+    run.spellCreatedBy === scope.userId ||
+    (scope.teams && run.spellTeamId !== null && teams.has(`${run.spellTeamId}\n${scope.userId}`));
+
+  const authorStore: AuthorStore = {
+    async isTeamMember(teamId, userId) {
+      return teams.has(`${teamId}\n${userId}`);
+    },
+    async update(spellId, update) {
+      calls.push("authors.update");
+      let spell = { ...spellById(spellId) };
+      if (update.visibility !== undefined) spell.visibility = update.visibility;
+      if (update.teamId !== undefined) spell.teamId = update.teamId;
+      if (update.price !== undefined) spell.price = update.price;
+      if (update.metadata !== undefined) {
+        spell = { ...spell, artifact: { ...spell.artifact, id: randomUUID(), metadata: update.metadata } };
+        const binary = wasm.get(spellById(spellId).artifact.id);
+        if (binary) wasm.set(spell.artifact.id, binary);
+        remember(spell, update.updatedBy);
+      }
+      return replace(spell);
+    },
+    async listVersions(spellId) {
+      return (versions.get(spellId) ?? []).map((entry) => entry.version);
+    },
+    async rollback(spellId, artifactId) {
+      calls.push("authors.rollback");
+      const entry = (versions.get(spellId) ?? []).find((candidate) => candidate.record.id === artifactId);
+      if (!entry) return null;
+      return replace({ ...spellById(spellId), artifact: entry.record });
+    },
+    async setDisabled(spellId, disabled) {
+      calls.push("authors.setDisabled");
+      const { disabled: _was, ...spell } = spellById(spellId);
+      return replace(disabled ? { ...spell, disabled: true } : spell);
+    },
+    async listRuns(query) {
+      return authorRuns
+        .filter(
+          (run) =>
+            inScope(run, query.scope) &&
+            (query.spellId === undefined || run.spellId === query.spellId) &&
+            (query.status === undefined || run.status === query.status) &&
+            (query.from === undefined || run.createdAt >= query.from) &&
+            (query.to === undefined || run.createdAt < query.to) &&
+            (query.before === undefined ||
+              run.createdAt < query.before.createdAt ||
+              (run.createdAt.getTime() === query.before.createdAt.getTime() &&
+                run.executionId < query.before.id)),
+        )
+        .sort(
+          (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.executionId < b.executionId ? 1 : -1),
+        )
+        .slice(0, query.limit)
+        .map((run) => ({ ...run, callerShares: sharing.has(run.callerId) }));
+    },
+    async getRun(executionId, callerId) {
+      const run = authorRuns.find((candidate) => candidate.executionId === executionId);
+      if (!run) return null;
+      return {
+        ...run,
+        callerShares: sharing.has(run.callerId),
+        callerIsTeamMember: run.spellTeamId !== null && teams.has(`${run.spellTeamId}\n${callerId}`),
+      };
+    },
+    async stats(query) {
+      const rows = await authorStore.listRuns({ ...query, limit: Number.MAX_SAFE_INTEGER });
+      const buckets = new Map<
+        string,
+        {
+          slug: string;
+          periodStart: Date;
+          runs: number;
+          succeeded: number;
+          failed: number;
+          revenue: Map<string, number>;
+        }
+      >();
+      for (const run of rows) {
+        const d = run.createdAt;
+        const start = new Date(
+          Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), query.period === "day" ? d.getUTCDate() : 1),
+        );
+        const key = `${run.slug}\n${start.toISOString()}`;
+        const bucket = buckets.get(key) ?? {
+          slug: run.slug,
+          periodStart: start,
+          runs: 0,
+          succeeded: 0,
+          failed: 0,
+          revenue: new Map(),
+        };
+        bucket.runs += 1;
+        if (run.status === "succeeded") bucket.succeeded += 1;
+        if (run.status === "failed") bucket.failed += 1;
+        if (run.charged)
+          bucket.revenue.set(
+            run.price.currency,
+            (bucket.revenue.get(run.price.currency) ?? 0) + run.price.amount,
+          );
+        buckets.set(key, bucket);
+      }
+      return [...buckets.values()]
+        .sort((a, b) => a.slug.localeCompare(b.slug) || a.periodStart.getTime() - b.periodStart.getTime())
+        .map(({ revenue, ...bucket }) => ({
+          ...bucket,
+          revenue: [...revenue].map(([currency, amount]) => ({ amount, currency })),
+        }));
+    },
+    async setShareIdentity(userId, share) {
+      if (share) sharing.add(userId);
+      else sharing.delete(userId);
     },
   };
 
@@ -267,6 +427,8 @@ export function createMemoryPorts() {
     userStore,
     adminStore,
     spellStore,
+    authorStore,
+    authorRuns,
     executionLog,
     settlementOrders,
     /**
@@ -298,6 +460,7 @@ export function createMemoryPorts() {
     putSpell(spell: Partial<SpellRecord> & { slug: string }): SpellRecord {
       const record = spellRecord(spell);
       spells.set(record.slug, record);
+      remember(record, record.createdBy);
       return record;
     },
   };
@@ -467,7 +630,7 @@ export function createFakeBuiltinRuntime(
   };
 }
 
-/** Tokens are plain `Bearer <userId>` (prefix `admin:` for admins) in these tests. */
+/** Tokens are plain `Bearer <userId>` (prefix `admin:` for admins, `publish:` for spell:publish) in these tests. */
 export const fakeAuthenticate =
   (calls: string[] = []): Authenticate =>
   async (authorization) => {
@@ -476,12 +639,15 @@ export const fakeAuthenticate =
     if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token", { reason: "missing_token" });
     if (token === "forged") throw new AppError("UNAUTHORIZED", "Bad signature", { reason: "bad_signature" });
     const isAdmin = token.startsWith("admin:");
+    // `publish:<id>`: a token carrying spell:publish (an author, or Rune's machine token).
+    const isPublisher = token.startsWith("publish:");
+    const id = isAdmin ? token.slice("admin:".length) : isPublisher ? token.slice("publish:".length) : token;
     return {
-      userId: isAdmin ? token.slice("admin:".length) : token,
-      subject: isAdmin ? token.slice("admin:".length) : token,
+      userId: id,
+      subject: id,
       issuer: "https://tests.example",
       isAdmin,
-      scopes: isAdmin ? ["spell:admin"] : [],
+      scopes: isAdmin ? ["spell:admin"] : isPublisher ? ["spell:publish"] : [],
     };
   };
 
@@ -493,6 +659,7 @@ export function createMemoryEngineDeps(overrides: Partial<EngineDeps> = {}) {
     users: ports.userStore,
     admin: ports.adminStore,
     spells: ports.spellStore,
+    authors: ports.authorStore,
     executions: ports.executionLog,
     billing: billing.billing,
     runtimes: [createFakeBuiltinRuntime()],
