@@ -62,7 +62,6 @@ describe("spell admin publish", () => {
       runtime: "wasm",
       artifact: { wasmBase64: wasm.toString("base64") },
       priceAmount: 50,
-      currency: "usd",
       visibility: "team",
       teamId: "design",
       config: { timeoutMs: 1000 },
@@ -80,10 +79,11 @@ describe("spell admin publish", () => {
       { cwd: dir, fetch: api.fetch },
     );
     expect(res.code).toBe(0);
-    expect(api.sent[0]?.body).toMatchObject({
-      artifact: { apiEndpoint: "https://up.test/run" },
-      visibility: "public",
-    });
+    expect(api.sent[0]?.body).toMatchObject({ artifact: { apiEndpoint: "https://up.test/run" } });
+    // Flags left out are not sent: a republish never resets what it was not told to change.
+    expect(api.sent[0]?.body).not.toHaveProperty("visibility");
+    expect(api.sent[0]?.body).not.toHaveProperty("priceAmount");
+    expect(api.sent[0]?.body).not.toHaveProperty("currency");
     expect(res.stdout).toContain("signing secret (shown once, give it to the upstream): whsec_1");
   });
 

@@ -264,12 +264,16 @@ export function buildProgram(ctx: CliContext): Command {
     .option("--builtin <name>", "the builtin to run (runtime builtin)")
     .option("--api-endpoint <url>", "the upstream URL (runtime api)")
     .option("--wasm <file>", "a WASI preview1 module (runtime wasm)")
-    .option("--price <amount>", "price per run in minor units", "0")
-    .option("--currency <code>", "ISO 4217, lowercase", "usd")
+    // No defaults: a republish changes only what is given (a new spell gets the server's: free,
+    // usd, public), so leaving a flag out never resets a spell's price or visibility.
+    .option("--price <amount>", "price per run in minor units (a new spell: 0)")
+    .option("--currency <code>", "ISO 4217, lowercase (a new spell: usd)")
     .addOption(
-      new Option("--visibility <v>", "who may run it")
-        .choices(["public", "team", "private"])
-        .default("public"),
+      new Option("--visibility <v>", "who may run it (a new spell: public)").choices([
+        "public",
+        "team",
+        "private",
+      ]),
     )
     .option("--team <teamId>", "the team, for team visibility")
     .option("--owner <userId>", "the spell's creator (default: you)")
@@ -298,9 +302,11 @@ export function buildProgram(ctx: CliContext): Command {
         slug: String(opts.slug),
         runtime,
         artifact,
-        priceAmount: parseAmount(String(opts.price)),
-        currency: String(opts.currency),
-        visibility: opts.visibility as "public" | "team" | "private",
+        ...(opts.price !== undefined ? { priceAmount: parseAmount(String(opts.price)) } : {}),
+        ...(opts.currency !== undefined ? { currency: String(opts.currency) } : {}),
+        ...(opts.visibility !== undefined
+          ? { visibility: opts.visibility as "public" | "team" | "private" }
+          : {}),
         ...(opts.team ? { teamId: String(opts.team) } : {}),
         ...(opts.owner ? { ownerId: String(opts.owner) } : {}),
         ...(config ? { config } : {}),
