@@ -1,13 +1,24 @@
-import { configureJsonBounds } from "@spell/contracts";
-import { type Env, EnvError, parseEnv } from "./env.ts";
-import { createLogger, logDestination, type PinoLogger } from "./observability/logger.ts";
-import { DatabaseUnavailableError } from "./observability/start-retry.ts";
-import { type RunningServer, startServer } from "./server.ts";
+// Only types are imported statically: with tracing on, the OpenTelemetry SDK must patch `http`,
+// Express and `pg` before any server module loads them, so everything else is imported below, after it.
+import type { Env } from "./env.ts";
+import type { PinoLogger } from "./observability/logger.ts";
+import type { Tracing } from "./observability/tracing.ts";
+import type { RunningServer } from "./server.ts";
 
 const EX_UNAVAILABLE = 69;
 const EX_CONFIG = 78;
 
 async function main(): Promise<void> {
+  // The SDK's own variable decides, read before anything else loads; off, the SDK is never imported.
+  const tracing: Tracing | undefined = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+    ? (await import("./observability/tracing.ts")).startTracing()
+    : undefined;
+  const { configureJsonBounds } = await import("@spell/contracts");
+  const { EnvError, parseEnv } = await import("./env.ts");
+  const { createLogger, logDestination } = await import("./observability/logger.ts");
+  const { DatabaseUnavailableError } = await import("./observability/start-retry.ts");
+  const { startServer } = await import("./server.ts");
+
   let env: Env;
   try {
     env = parseEnv();
@@ -42,7 +53,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal, graceMs: env.shutdownGraceMs }, "shutting down");
     server.close().then(
-      () => {
+      async () => {
+        // Spans still buffered are sent before the process ends (bounded by the exporter's timeout).
+        await tracing?.shutdown().catch((error: unknown) => log.warn({ err: error }, "trace flush failed"));
         log.info("stopped");
         process.exit(0);
       },

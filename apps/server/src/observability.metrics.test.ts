@@ -1,4 +1,9 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AppError } from "@spell/contracts";
+import { createDatabase, startEmbeddedPostgres } from "@spell/db";
+import { createWasmRuntime, WASM_DEMOS } from "@spell/runtime-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "./app.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -100,6 +105,47 @@ describe("metrics: happy", () => {
     expect(text).toContain("nodejs_eventloop_lag_seconds");
     expect(text).toContain("process_cpu_user_seconds_total");
   });
+});
+
+describe("metrics: pools", () => {
+  it("shows the wasm pool's and the database pools' counts, read at each scrape", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "spell-metrics-pools-"));
+    const embedded = await startEmbeddedPostgres({ dataDir });
+    const database = createDatabase({ url: embedded.url });
+    const wasm = createWasmRuntime({ loadBinary: async () => new Uint8Array(), poolSize: 1 });
+    const metrics = createMetrics({ processMetrics: false });
+    metrics.watchDatabasePool(() => database.stats());
+    metrics.watchWasmPool(() => wasm.stats());
+    const server = await listen(
+      createApp({ engine, ping: async () => undefined, metrics, metricsEndpoint: { token: undefined } }),
+    );
+    try {
+      const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
+      const before = await scrape();
+      expect(before).toContain("# TYPE spell_wasm_pool gauge");
+      expect(sample(before, "spell_wasm_pool", { state: "idle" })).toBe(0);
+      expect(sample(before, "spell_db_pool_connections", { pool: "main", state: "open" })).toBe(0);
+
+      // A publish-time compile starts one sandbox process, idle once done; a ping opens one connection.
+      const demo = WASM_DEMOS[0];
+      if (!demo) throw new Error("no wasm demo");
+      await wasm.prepare({ wasmBase64: (await readFile(demo.file)).toString("base64") }, {});
+      await database.ping();
+      const after = await scrape();
+      expect(sample(after, "spell_wasm_pool", { state: "idle" })).toBe(1);
+      expect(sample(after, "spell_wasm_pool", { state: "busy" })).toBe(0);
+      expect(sample(after, "spell_wasm_pool", { state: "queued" })).toBe(0);
+      expect(sample(after, "spell_db_pool_connections", { pool: "main", state: "open" })).toBe(1);
+      expect(sample(after, "spell_db_pool_connections", { pool: "main", state: "idle" })).toBe(1);
+      expect(after).toMatch(/^spell_db_pool_waiting\{pool="main"\} 0$/m);
+    } finally {
+      await server.close();
+      await wasm.close();
+      await database.close();
+      await embedded.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("metrics: security", () => {

@@ -86,6 +86,29 @@ describe("request ids: error", () => {
     expect(badJson.body.requestId).toMatch(UUID);
   });
 
+  it("puts requestId in tRPC error.data, on the lean handler and on tRPC's adapter", async () => {
+    const lean = await call(server.url, "POST", "/trpc/spell.execute", {
+      body: { spell: "echo@v1" },
+      headers: { "x-request-id": "req-trpc-401" },
+    });
+    expect(lean.status).toBe(401);
+    expect(lean.body).toMatchObject({ error: { data: { code: "UNAUTHORIZED", requestId: "req-trpc-401" } } });
+    // A mutation called by GET is answered by tRPC's own adapter (405), with the same data.
+    const adapter = await call(server.url, "GET", "/trpc/spell.execute", { token: "a" });
+    expect(adapter.status).toBe(405);
+    expect(adapter.body.error.data.requestId).toBe(adapter.headers.get("x-request-id"));
+    expect(adapter.body.error.data.requestId).toMatch(UUID);
+    // A 5xx too: the id is what an operator greps the logs for.
+    const failed = await call(server.url, "GET", `/trpc/spell.list?input=${encodeURIComponent("{}")}`, {
+      token: "a",
+    });
+    expect(failed.status).toBe(500);
+    expect(failed.body.error.data).toMatchObject({
+      code: "INTERNAL_ERROR",
+      requestId: expect.stringMatching(UUID),
+    });
+  });
+
   it("logs a 5xx with the request id on the error line and the access line", async () => {
     const response = await call(server.url, "GET", "/api/spells", {
       token: "dave",

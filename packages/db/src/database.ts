@@ -1,13 +1,20 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { BillingStore, LedgerStore } from "@spell/billing";
-import type { AdminStore, AuthorStore, ExecutionLog, SpellStore, UserStore } from "@spell/engine";
+import type {
+  AdminStore,
+  AsyncExecutionStore,
+  AuthorStore,
+  ExecutionLog,
+  SpellStore,
+  UserStore,
+} from "@spell/engine";
 import pg from "pg";
 import { isEmbeddedUrl } from "./embedded.ts";
 import { PrismaClient } from "./generated/prisma/client.ts";
 import { createAdminStore } from "./repositories/admin.ts";
 import { createAuthorStore } from "./repositories/authors.ts";
 import { createBillingStore } from "./repositories/billing.ts";
-import { createExecutionLog } from "./repositories/executions.ts";
+import { createAsyncExecutionStore, createExecutionLog } from "./repositories/executions.ts";
 import { createLedgerStore } from "./repositories/ledger.ts";
 import { createSpellStore } from "./repositories/spells.ts";
 import { createUserStore } from "./repositories/users.ts";
@@ -22,13 +29,33 @@ export interface Database {
   /** Authors' versions, rollback, unpublish and views (issue 12). */
   authors: AuthorStore;
   executions: ExecutionLog;
+  /** Asynchronous executions (issue 13): queue, claim, cancel, the owner's reads. */
+  asyncExecutions: AsyncExecutionStore;
   /** Customers, billing records and webhook events, for the billing adapters. */
   billing: BillingStore;
   /** The prepaid ledger (balances, entries, caps), for the prepaid billing adapter. */
   ledger: LedgerStore;
   /** One round trip; throws SERVICE_UNAVAILABLE when the database cannot be reached. */
   ping(): Promise<void>;
+  /** The connection pools' counts now, for metrics: `main` (shared), `log` (execution rows, if any). */
+  stats(): DatabaseStats;
   close(): Promise<void>;
+}
+
+/** One pg pool's counts: connections open, open and unused, and queries waiting for one. */
+export interface PoolStats {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+export interface DatabaseStats {
+  main: PoolStats;
+  log?: PoolStats;
+}
+
+function poolStats(pool: pg.Pool): PoolStats {
+  return { totalCount: pool.totalCount, idleCount: pool.idleCount, waitingCount: pool.waitingCount };
 }
 
 export interface DatabaseOptions {
@@ -77,10 +104,14 @@ export function createDatabase(options: DatabaseOptions): Database {
     spells: createSpellStore(sql),
     authors: createAuthorStore(sql),
     executions: createExecutionLog(sql, logPool ? { ...sql, pool: logPool } : sql),
+    asyncExecutions: createAsyncExecutionStore(sql),
     billing: createBillingStore(sql),
     ledger: createLedgerStore(sql),
     async ping() {
       await query(pool, "SELECT 1", []);
+    },
+    stats() {
+      return logPool ? { main: poolStats(pool), log: poolStats(logPool) } : { main: poolStats(pool) };
     },
     close() {
       closed ??= (async () => {

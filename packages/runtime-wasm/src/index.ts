@@ -5,5 +5,7 @@ export {
   prepareWasmArtifact,
   WASM_MEMORY_CAP_CEILING_BYTES,
   type WasmLimits,
+  type WasmPoolStats,
+  type WasmRuntime,
   type WasmRuntimeOptions,
 } from "./runtime.ts";

@@ -57,6 +57,13 @@ export interface WorkerPoolOptions {
   heapMb: number;
 }
 
+/** A snapshot of the pool: tasks running, live processes with nothing to do, tasks waiting for a turn. */
+export interface WorkerPoolStats {
+  busy: number;
+  idle: number;
+  queued: number;
+}
+
 interface Pending {
   task: Task;
   resolve(result: WorkerResult): void;
@@ -196,6 +203,13 @@ export class WorkerPool {
           }),
       ),
     );
+  }
+
+  /** What the pool is doing now (for metrics): a few counters and one pass over the processes. */
+  stats(): WorkerPoolStats {
+    let idle = 0;
+    for (const slot of this.slots) if (slot.running === null && !slot.dead) idle++;
+    return { busy: this.runningCount, idle, queued: this.waiting };
   }
 
   /** Number of live sandbox processes (for tests and metrics). */

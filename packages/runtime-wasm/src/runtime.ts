@@ -2,7 +2,10 @@ import { availableParallelism } from "node:os";
 import { AppError } from "@spell/contracts";
 import { attachRuntimeLog, type Runtime, type RuntimeInvocation, type RuntimeResult } from "@spell/engine";
 import { checkAndPatch, MODULE_BOUNDS, sha256Hex, WASM_PAGE_BYTES } from "./binary.ts";
-import { ANONYMOUS_CALLER, WorkerPool, type WorkerResult } from "./pool.ts";
+import { ANONYMOUS_CALLER, WorkerPool, type WorkerPoolStats, type WorkerResult } from "./pool.ts";
+
+/** Tasks running, idle sandbox processes, tasks waiting for a turn. */
+export type WasmPoolStats = WorkerPoolStats;
 
 export interface WasmLimits {
   /** Largest accepted module binary. */
@@ -210,8 +213,13 @@ function interpret(result: WorkerResult, limits: WasmLimits): RuntimeResult {
 /** Publish-time compile checks take their turns as one caller. */
 const PUBLISH_CALLER = "\u0000publish";
 
+/** The wasm runtime, with its pool's counters for the server's metrics. */
+export interface WasmRuntime extends Runtime {
+  stats(): WasmPoolStats;
+}
+
 /** The `wasm` runtime: WASI preview1 command modules in a pool of sandbox processes. */
-export function createWasmRuntime(options: WasmRuntimeOptions): Runtime {
+export function createWasmRuntime(options: WasmRuntimeOptions): WasmRuntime {
   const limits = resolveLimits(options.limits);
   const cacheSize = options.moduleCacheSize ?? 64;
   const maxQueueLength = options.maxQueueLength ?? 1000;
@@ -325,6 +333,7 @@ export function createWasmRuntime(options: WasmRuntimeOptions): Runtime {
       });
       return toRuntimeResult(result, limits);
     },
+    stats: () => pool.stats(),
     close: () => pool.close(),
   };
 }

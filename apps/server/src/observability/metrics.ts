@@ -1,7 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import { AppError, type ExecuteOutput, isAppError } from "@spell/contracts";
+import type { Database } from "@spell/db";
+import type { WasmPoolStats } from "@spell/runtime-wasm";
 import type { RequestHandler } from "express";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { sendError } from "../http/guards.ts";
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -24,7 +26,13 @@ export interface Metrics {
   observeRequest(method: string, route: string, status: number, seconds: number): void;
   executionSucceeded(result: ExecuteOutput): void;
   executionFailed(error: unknown): void;
+  /** Report the wasm pool's counts at every scrape (read then, nothing is counted per request). */
+  watchWasmPool(stats: () => WasmPoolStats): void;
+  /** Report the database pools' counts at every scrape. */
+  watchDatabasePool(stats: () => DatabaseStats): void;
 }
+
+type DatabaseStats = ReturnType<Database["stats"]>;
 
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, handles, GC) and event-loop lag; off in tests that count exactly. */
@@ -61,8 +69,54 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
+  // Pool gauges are read when scraped, from whatever the server composed (nothing until then).
+  let wasmStats: (() => WasmPoolStats) | undefined;
+  new Gauge({
+    name: "spell_wasm_pool",
+    help: "The wasm sandbox pool: tasks running (busy), idle processes (idle), tasks waiting (queued)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      if (!wasmStats) return;
+      const stats = wasmStats();
+      this.set({ state: "busy" }, stats.busy);
+      this.set({ state: "idle" }, stats.idle);
+      this.set({ state: "queued" }, stats.queued);
+    },
+  });
+  let databaseStats: (() => DatabaseStats) | undefined;
+  new Gauge({
+    name: "spell_db_pool_connections",
+    help: "Database connections by pool (main, log) and state (open: all, idle: open and unused)",
+    labelNames: ["pool", "state"] as const,
+    registers: [registry],
+    collect() {
+      if (!databaseStats) return;
+      for (const [pool, stats] of poolEntries(databaseStats())) {
+        this.set({ pool, state: "open" }, stats.totalCount);
+        this.set({ pool, state: "idle" }, stats.idleCount);
+      }
+    },
+  });
+  new Gauge({
+    name: "spell_db_pool_waiting",
+    help: "Queries waiting for a free database connection, by pool",
+    labelNames: ["pool"] as const,
+    registers: [registry],
+    collect() {
+      if (!databaseStats) return;
+      for (const [pool, stats] of poolEntries(databaseStats())) this.set({ pool }, stats.waitingCount);
+    },
+  });
+
   return {
     registry,
+    watchWasmPool(stats) {
+      wasmStats = stats;
+    },
+    watchDatabasePool(stats) {
+      databaseStats = stats;
+    },
     observeRequest(method, route, status, seconds) {
       requestSeconds.observe({ method, route, status }, seconds);
     },
@@ -81,6 +135,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       else if (isAppError(error) && isRefund(error.details.billing)) charges.inc({ outcome: "refunded" });
     },
   };
+}
+
+function poolEntries(stats: DatabaseStats): Array<[string, DatabaseStats["main"]]> {
+  return stats.log
+    ? [
+        ["main", stats.main],
+        ["log", stats.log],
+      ]
+    : [["main", stats.main]];
 }
 
 function isRefund(billing: unknown): boolean {
