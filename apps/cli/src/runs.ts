@@ -9,7 +9,7 @@ type Run = MeOutput["usage"]["recent"][number];
 export function runCost(run: Run): string {
   if (run.amount === 0) return "free";
   if (run.status === "succeeded") return formatPrice(run);
-  if (run.status === "failed") return "not charged";
+  if (run.status === "failed" || run.status === "canceled") return "not charged";
   return `${formatPrice(run)} (${run.status === "pending_payment" ? "awaiting payment" : "authorized"})`;
 }
 

@@ -56,6 +56,7 @@ describe("unexpected failures", () => {
       httpStatus: 500,
       details: {},
       path: "spell.execute",
+      requestId: expect.any(String),
     });
     expect(clientError.message).toBe("Internal error");
     expect(JSON.stringify(clientError.shape)).not.toContain("hunter2");

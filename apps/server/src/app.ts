@@ -65,6 +65,9 @@ export function createApp(options: AppOptions): Express {
     engine: req.res ? observed(requestFactsOf(req.res)) : engine,
     authorization: req.headers.authorization,
     idempotencyKey: headerValue(req.headers["idempotency-key"]),
+    prefer: headerValue(req.headers.prefer),
+    cancelAfter: headerValue(req.headers["cancel-after"]),
+    requestId: req.res ? requestIdOf(req.res) : undefined,
   });
 
   // Built once: the document is served from this string on every request.

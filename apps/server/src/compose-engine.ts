@@ -1,10 +1,13 @@
+import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { createTokenVerifier, type TrustedIssuerConfig } from "@spell/auth";
 import {
   type AdminStore,
+  type AsyncExecutionStore,
   type Billing,
   createEngine,
   type Engine,
   type ExecutionLog,
+  type RunQueue,
   type Runtime,
   type SpellStore,
   type UserStore,
@@ -14,6 +17,9 @@ import { createBuiltinRuntime } from "@spell/runtime-builtin";
 import { createWasmRuntime, type WasmLimits } from "@spell/runtime-wasm";
 import { createSchemaValidator } from "@spell/schemas";
 import type { Env } from "./env.ts";
+import type { Metrics } from "./observability/metrics.ts";
+
+const tracer = trace.getTracer("@spell/server");
 
 /** The engine's storage ports, as `@spell/db`'s `createDatabase` provides them. */
 export interface EnginePorts {
@@ -21,6 +27,7 @@ export interface EnginePorts {
   admin: AdminStore;
   spells: SpellStore;
   executions: ExecutionLog;
+  asyncExecutions?: AsyncExecutionStore;
 }
 
 function wasmLimits(env: Env): Partial<WasmLimits> {
@@ -45,6 +52,10 @@ export interface ComposeOptions {
   wasm?: boolean;
   /** The key api spells' signing secrets derive from; unset disables the api runtime. */
   signingKey?: string;
+  /** Where the wasm pool's counts are reported (`/metrics`). */
+  metrics?: Pick<Metrics, "watchWasmPool">;
+  /** The job engine of asynchronous executions (pg-boss on a PostgreSQL server); unset: `Prefer` is refused. */
+  runQueue?: RunQueue;
 }
 
 /** The one place where the engine is assembled from its adapters and the configuration. */
@@ -57,13 +68,13 @@ export function composeEngine(options: ComposeOptions): Engine {
   });
   const runtimes: Runtime[] = [createBuiltinRuntime()];
   if (options.wasm !== false) {
-    runtimes.push(
-      createWasmRuntime({
-        loadBinary: (artifactId) => ports.spells.loadWasmBinary(artifactId),
-        limits: wasmLimits(env),
-        ...(env.wasm.workers !== undefined ? { poolSize: env.wasm.workers } : {}),
-      }),
-    );
+    const wasm = createWasmRuntime({
+      loadBinary: (artifactId) => ports.spells.loadWasmBinary(artifactId),
+      limits: wasmLimits(env),
+      ...(env.wasm.workers !== undefined ? { poolSize: env.wasm.workers } : {}),
+    });
+    options.metrics?.watchWasmPool(() => wasm.stats());
+    runtimes.push(wasm);
   }
   if (options.signingKey !== undefined) {
     runtimes.push(
@@ -76,9 +87,24 @@ export function composeEngine(options: ComposeOptions): Engine {
     );
   }
   return createEngine({
-    authenticate: (authorization) => verifier.verify(authorization),
+    // A `spell.token` span when tracing is on; without the SDK the API's no-op tracer only calls through.
+    authenticate: (authorization) =>
+      tracer.startActiveSpan("spell.token", (span) =>
+        verifier.verify(authorization).then(
+          (caller) => {
+            span.end();
+            return caller;
+          },
+          (error: unknown) => {
+            span.setStatus({ code: SpanStatusCode.ERROR });
+            span.end();
+            throw error;
+          },
+        ),
+      ),
     ...ports,
     billing: options.billing,
+    ...(options.runQueue ? { runQueue: options.runQueue } : {}),
     runtimes,
     // Spells' declared input/output JSON Schemas, compiled once per artifact version.
     schemas: createSchemaValidator(),

@@ -200,6 +200,19 @@ describe("values Postgres cannot store are refused before the engine", () => {
     expect(executions).toHaveLength(0);
   });
 
+  it("refuses U+0000 in any procedure's plain string fields (a user id), before the engine sees it", async () => {
+    const body = '{"teamId":"t1","userId":"bob\\u0000","action":"add"}';
+    for (const route of ["/api/admin/teams/members", "/trpc/admin.teamMembers"]) {
+      const response = await fetch(`http://127.0.0.1:${port}${route}`, {
+        method: "POST",
+        headers: { authorization: "Bearer admin:root", "content-type": "application/json" },
+        body,
+      });
+      expect(response.status, route).toBe(400);
+      expect(JSON.stringify(await response.json()), route).toContain("nul_character");
+    }
+  });
+
   it("refuses JSON nested thousands of levels deep (well under the body limit) with 400", async () => {
     const deep = `${'{"a":'.repeat(5_000)}1${"}".repeat(5_000)}`;
     for (const route of ["/api/spell/execute", "/trpc/spell.execute"]) {

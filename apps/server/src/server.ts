@@ -27,6 +27,7 @@ import {
   isTransientConnectError,
   retryWithBackoff,
 } from "./observability/start-retry.ts";
+import { startRunWorker } from "./run-worker.ts";
 
 /** The owner of the demo spells; never a caller (no token carries this `sub` unless minted so). */
 export const SYSTEM_USER_ID = "spell-system";
@@ -125,15 +126,34 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       onSettlementError: (error) => logger.error("settlement", error),
     });
     if (billing.close) cleanups.push(billing.close);
+    // Asynchronous executions (issue 13): pg-boss on a PostgreSQL server; the embedded database has
+    // no job engine, so `Prefer` is refused there (503 async_unavailable).
+    const runWorker =
+      env.databaseUrl === undefined
+        ? undefined
+        : await startRunWorker({
+            connectionString: env.databaseUrl,
+            onError: (error) => logger.error("run worker", error),
+          });
+    const metrics = createMetrics();
+    metrics.watchDatabasePool(() => database.stats());
     const engine = composeEngine({
       env,
       ports: database,
+      metrics,
       issuers,
       billing: billing.billing,
+      ...(runWorker ? { runQueue: runWorker } : {}),
       ...(options.wasm === false ? { wasm: false } : {}),
       signingKey: env.api.signingKey ?? (await devSigningKey(env.dataDir)),
     });
     cleanups.push(() => engine.close());
+    if (runWorker) {
+      // Stopped before the engine closes (cleanups run in reverse): running jobs finish first.
+      cleanups.push(() => runWorker.stop());
+      const runQueued = engine.executions?.runQueued;
+      if (runQueued) await runWorker.work(runQueued);
+    }
 
     if (env.seedDemos)
       await seedDemoSpells(engine, database, [
@@ -142,7 +162,6 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
         ...(billing.demoSpells ?? []),
       ]);
 
-    const metrics = createMetrics();
     if (env.metrics.port !== undefined) {
       const metricsServer = await startMetricsServer(metrics, env.metrics, env.metrics.port);
       cleanups.push(() => metricsServer.close());

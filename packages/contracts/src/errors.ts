@@ -49,6 +49,11 @@ export const ERROR_STATUS = {
   REQUEST_TIMEOUT: 408,
   /** The idempotency key was used before with a different spell or input. */
   IDEMPOTENCY_CONFLICT: 409,
+  /**
+   * An asynchronous execution was canceled by its owner or reached its `Cancel-After` deadline
+   * before it started (`details.reason`: `canceled` | `deadline`); its payment was released.
+   */
+  EXECUTION_CANCELED: 409,
   /** The request body exceeds the configured limit. */
   PAYLOAD_TOO_LARGE: 413,
   /** The request body is not `application/json`, or its `Content-Encoding` is not supported. */

@@ -15,13 +15,16 @@ import type {
   ZUnbanInput,
 } from "@spell/contracts";
 import type { z } from "zod";
+import type { ExecutionOperations } from "./async/operations.ts";
 import type { AuthorOperations } from "./authors/operations.ts";
 import type {
   AdminStore,
+  AsyncExecutionStore,
   AuthorStore,
   Billing,
   Clock,
   ExecutionLog,
+  RunQueue,
   Runtime,
   SchemaValidator,
   SpellStore,
@@ -56,6 +59,10 @@ export interface EngineDeps {
   /** Authors' management and views (issue 12); without it those operations answer INTERNAL_ERROR. */
   authors?: AuthorStore;
   billing: Billing;
+  /** Asynchronous executions' rows (issue 13); without it `Prefer` answers SERVICE_UNAVAILABLE. */
+  asyncExecutions?: AsyncExecutionStore;
+  /** The job engine queued runs go to; unset (the embedded database): no asynchronous executions. */
+  runQueue?: RunQueue;
   /** Every runtime this server runs, one per kind; a kind left out answers "not enabled". */
   runtimes: Runtime[];
   /** Enforces spells' declared input/output JSON Schemas (`@spell/schemas`); unset: documentation only. */
@@ -118,6 +125,11 @@ export interface Engine {
    * always sets it.
    */
   authors?: AuthorOperations;
+  /**
+   * Asynchronous executions (issue 13): execute with `Prefer`, the run worker's entry point, the
+   * owner's reads and cancel. Optional like `prepaid`; `createEngine` always sets it.
+   */
+  executions?: ExecutionOperations;
   /** Completes an execution whose payment needed customer action, exactly once. */
   confirmIntent(session: Session, input: z.output<typeof ZConfirmIntentInput>): Promise<ExecuteOutput>;
   /** Closes every runtime. */

@@ -1,5 +1,6 @@
 import { admit } from "./access.ts";
 import { ban, setTeamMembership, unban } from "./admin/admin.ts";
+import { createExecutionOperations } from "./async/operations.ts";
 import { createAuthorOperations } from "./authors/operations.ts";
 import { createEngineContext } from "./context.ts";
 import type { Engine, EngineDeps } from "./engine-types.ts";
@@ -39,6 +40,7 @@ export function createEngine(deps: EngineDeps): Engine {
     confirmIntent: (session, input) => confirmIntent(context, session, input),
     prepaid: createPrepaidOperations(context),
     authors: createAuthorOperations(context, deps.authors ?? null),
+    executions: createExecutionOperations(context, deps.asyncExecutions ?? null, deps.runQueue ?? null),
     async close() {
       await Promise.all([...context.runtimes.values()].map((runtime) => runtime.close()));
     },

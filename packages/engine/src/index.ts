@@ -1,4 +1,5 @@
 export { canPublish, PUBLISH_SCOPE } from "./access.ts";
+export type { AsyncOptions, ExecutionOperations } from "./async/operations.ts";
 export type { AuthorOperations } from "./authors/operations.ts";
 export { createEngine } from "./engine.ts";
 export type {
@@ -16,6 +17,7 @@ export type {
   ArtifactDescription,
   ArtifactRecord,
   ArtifactVersionRecord,
+  AsyncExecutionStore,
   AuthorScope,
   AuthorStore,
   BeginResult,
@@ -26,12 +28,15 @@ export type {
   ChargeStatus,
   Clock,
   ExecutionLog,
+  ExecutionRecord,
   JsonSchema,
   NewExecution,
   PreparedArtifact,
   PublishRequest,
+  QueuedRun,
   RunDetailRecord,
   RunQuery,
+  RunQueue,
   RunRecord,
   Runtime,
   RuntimeArtifact,

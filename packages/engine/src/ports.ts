@@ -475,3 +475,89 @@ export interface Clock {
 }
 
 export type { AppError };
+
+/** Asynchronous executions (issue 13): the job engine that carries queued runs to a worker. */
+export interface RunQueue {
+  /** Queues the run of an execution stored `queued`; any worker process may take it. */
+  enqueue(executionId: string): Promise<void>;
+}
+
+/** What a queued run needs to run and settle, as stored with its row. */
+export interface QueuedRun {
+  execution: NewExecution;
+  input: JsonObject;
+  /** The authorization taken before the run was queued; null for a free spell. */
+  charge: Charge | null;
+}
+
+/** One execution as its owner reads it. */
+export interface ExecutionRecord {
+  id: string;
+  userId: string;
+  slug: string;
+  runtime: RuntimeKind;
+  status: ExecutionStatus;
+  outcome: StoredOutcome | null;
+  price: Price;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+/** The rows of asynchronous executions; every state change is one conditional statement. */
+export interface AsyncExecutionStore {
+  /** After the charge: the `running` row written by `begin` becomes `queued` with its input and charge. */
+  queue(
+    executionId: string,
+    run: { input: JsonObject; charge: Charge | null; cancelAfter: Date | null },
+  ): Promise<void>;
+  /**
+   * `queued → running`, only before its deadline: of any number of workers exactly one gets the run;
+   * null when it is not queued (taken, finished, canceled) or its deadline passed.
+   */
+  claim(executionId: string): Promise<QueuedRun | null>;
+  /**
+   * `queued → canceled` with the outcome and, for a charged run, a pending cancel of the payment in
+   * the same statement. `userId` limits it to the owner; `onlyExpired` to runs past their deadline.
+   * `canceled: false` when the row was not queued (or not the caller's, or not expired).
+   */
+  cancelQueued(
+    executionId: string,
+    options: { userId?: string; onlyExpired?: boolean; outcome: StoredOutcome; finishedAt: Date },
+  ): Promise<{ canceled: boolean; charge: Charge | null }>;
+  /** `running → canceled` for the owner; the worker then releases the money instead of capturing. */
+  cancelRunning(
+    executionId: string,
+    userId: string,
+    outcome: StoredOutcome,
+    finishedAt: Date,
+  ): Promise<boolean>;
+  /**
+   * The worker's finish: stores the outcome and its settlement only while the row is `running`. A
+   * row canceled meanwhile keeps its outcome and gets a pending cancel instead (false is returned).
+   */
+  finishRun(
+    executionId: string,
+    outcome: StoredOutcome,
+    finishedAt: Date,
+    log: string | null,
+    settlement: SettlementOrder | null,
+  ): Promise<boolean>;
+  /**
+   * An asynchronous run left `running` longer than `staleAfterMs` (its worker died mid-run): failed
+   * with the outcome and a pending cancel of its charge in one statement, never run again. Returns
+   * whether it was, and the charge to release.
+   */
+  failStale(
+    executionId: string,
+    staleAfterMs: number,
+    outcome: StoredOutcome,
+    finishedAt: Date,
+  ): Promise<{ failed: boolean; charge: Charge | null }>;
+  /** The caller's own execution; null for another user's or an unknown id. */
+  getOwned(executionId: string, userId: string): Promise<ExecutionRecord | null>;
+  /** The caller's executions, newest first, strictly older than `before`. */
+  listOwned(
+    userId: string,
+    options: { before?: { createdAt: Date; id: string }; limit: number },
+  ): Promise<ExecutionRecord[]>;
+}

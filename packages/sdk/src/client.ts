@@ -6,13 +6,18 @@ import type {
   ZAutoReloadInput,
   ZBalanceOutput,
   ZBanOutput,
+  ZCancelExecutionOutput,
   ZCheckoutUrlInput,
   ZConfirmIntentInput,
   ZDisableSpellOutput,
   ZEstimateOutput,
+  ZExecuteAccepted,
   ZExecuteInput,
   ZExecuteOutput,
+  ZGetExecutionOutput,
   ZHistoryOutput,
+  ZListExecutionsInput,
+  ZListExecutionsOutput,
   ZListSpellsOutput,
   ZMeOutput,
   ZPortalUrlInput,
@@ -43,6 +48,13 @@ type Out<T> = T extends { _zod: { output: infer O } } ? O : never;
 
 export type ExecuteInput = In<typeof ZExecuteInput>;
 export type ExecuteResult = Out<typeof ZExecuteOutput>;
+/** An asynchronous execution not finished yet (`Prefer: respond-async` on REST answers it with 202). */
+export type ExecuteAccepted = Out<typeof ZExecuteAccepted>;
+export type ExecutionResult = Out<typeof ZGetExecutionOutput>;
+export type Execution = ExecutionResult["execution"];
+export type ListExecutionsInput = In<typeof ZListExecutionsInput>;
+export type ListExecutionsResult = Out<typeof ZListExecutionsOutput>;
+export type CancelExecutionResult = Out<typeof ZCancelExecutionOutput>;
 export type EstimateResult = Out<typeof ZEstimateOutput>;
 export type ListSpellsResult = Out<typeof ZListSpellsOutput>;
 export type SpellSummary = ListSpellsResult["spells"][number];
@@ -83,7 +95,7 @@ export type ShareIdentityResult = Out<typeof ZShareIdentityOutput>;
  * holds this table to the router's own types at typecheck time.
  */
 export interface SpellProcedures {
-  "spell.execute": { type: "mutation"; input: ExecuteInput; output: ExecuteResult };
+  "spell.execute": { type: "mutation"; input: ExecuteInput; output: ExecuteResult | ExecuteAccepted };
   "spell.estimate": { type: "mutation"; input: { spell: string }; output: EstimateResult };
   "spell.list": { type: "query"; input: Record<string, never>; output: ListSpellsResult };
   me: { type: "query"; input: Record<string, never>; output: MeResult };
@@ -113,6 +125,9 @@ export interface SpellProcedures {
   "authors.runLog": { type: "query"; input: { executionId: string }; output: RunLogResult };
   "authors.stats": { type: "query"; input: SpellStatsInput; output: SpellStatsResult };
   "authors.shareIdentity": { type: "mutation"; input: { share: boolean }; output: ShareIdentityResult };
+  "executions.get": { type: "query"; input: { id: string }; output: ExecutionResult };
+  "executions.list": { type: "query"; input: ListExecutionsInput; output: ListExecutionsResult };
+  "executions.cancel": { type: "mutation"; input: { id: string }; output: CancelExecutionResult };
 }
 
 /** The `fetch` the client calls; defaults to the global one. */
@@ -162,6 +177,18 @@ export interface SpellClient {
     stats(input?: SpellStatsInput): Promise<SpellStatsResult>;
     /** Lets the authors of the spells you run see your user id (default: hidden). */
     shareIdentity(share: boolean): Promise<ShareIdentityResult>;
+  };
+  /** Your executions (asynchronous ones included): read, list, cancel, wait for the end. */
+  executions: {
+    get(executionId: string): Promise<ExecutionResult>;
+    list(input?: ListExecutionsInput): Promise<ListExecutionsResult>;
+    /** A queued run never runs and is never charged; a running one's result is discarded, its money released. */
+    cancel(executionId: string): Promise<CancelExecutionResult>;
+    /**
+     * Polls until the execution is `succeeded`, `failed` or `canceled` (default at most 60 s, then
+     * the last state read); `intervalMs` starts at 100 ms and doubles up to 2 s.
+     */
+    wait(executionId: string, options?: { timeoutMs?: number }): Promise<ExecutionResult>;
   };
   billing: {
     checkoutUrl(input: CheckoutUrlInput): Promise<UrlResult>;
@@ -226,14 +253,17 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
     }
   }
 
+  const getExecution = (id: string) => call("executions.get", { id });
+
   return {
-    execute: (spell, input = {}, { idempotencyKey, maxCost } = {}) =>
-      call("spell.execute", {
+    // Without a `Prefer` header (tRPC sends none) execute always answers the finished run.
+    execute: async (spell, input = {}, { idempotencyKey, maxCost } = {}) =>
+      (await call("spell.execute", {
         spell,
         input,
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
         ...(maxCost === undefined ? {} : { maxCost }),
-      }),
+      })) as ExecuteResult,
     estimate: (spell) => call("spell.estimate", { spell }),
     listSpells: () => call("spell.list", {}),
     me: () => call("me", {}),
@@ -254,6 +284,23 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
       runLog: (executionId) => call("authors.runLog", { executionId }),
       stats: (input = {}) => call("authors.stats", input),
       shareIdentity: (share) => call("authors.shareIdentity", { share }),
+    },
+    executions: {
+      get: getExecution,
+      list: (input = {}) => call("executions.list", input),
+      cancel: (id) => call("executions.cancel", { id }),
+      async wait(id, { timeoutMs = 60_000 } = {}) {
+        const deadline = Date.now() + timeoutMs;
+        let delay = 100;
+        for (;;) {
+          const result = await getExecution(id);
+          const { status } = result.execution;
+          if (status === "succeeded" || status === "failed" || status === "canceled") return result;
+          if (Date.now() + delay > deadline) return result;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          delay = Math.min(delay * 2, 2_000);
+        }
+      },
     },
     billing: {
       checkoutUrl: (input) => call("billing.checkoutUrl", input),
@@ -296,4 +343,7 @@ export const PROCEDURE_TYPES: { [P in keyof SpellProcedures]: Pick<SpellProcedur
   "authors.runLog": { type: "query" },
   "authors.stats": { type: "query" },
   "authors.shareIdentity": { type: "mutation" },
+  "executions.get": { type: "query" },
+  "executions.list": { type: "query" },
+  "executions.cancel": { type: "mutation" },
 };

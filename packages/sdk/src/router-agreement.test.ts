@@ -52,6 +52,9 @@ export type RouterAgreement = [
   Check<Agrees<"authors.runLog">>,
   Check<Agrees<"authors.stats">>,
   Check<Agrees<"authors.shareIdentity">>,
+  Check<Agrees<"executions.get">>,
+  Check<Agrees<"executions.list">>,
+  Check<Agrees<"executions.cancel">>,
 ];
 
 describe("the SDK's procedure table", () => {

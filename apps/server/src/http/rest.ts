@@ -1,5 +1,5 @@
 import { appErrorFromTRPC, type Context } from "@spell/api";
-import { AppError } from "@spell/contracts";
+import { AppError, isExecuteAccepted } from "@spell/contracts";
 import {
   type AnyRouter,
   callTRPCProcedure,
@@ -94,6 +94,11 @@ export function createRestHandlers(options: {
         signal: undefined,
         batchIndex: 0,
       });
+      // An asynchronous execution that did not finish within the wait (issue 13): 202 + Location.
+      if (isExecuteAccepted(output)) {
+        res.status(202).setHeader("Location", output.location);
+        res.setHeader("Preference-Applied", "respond-async");
+      }
       res.json(output);
     } catch (thrown) {
       const error = appErrorFromTRPC(getTRPCErrorFromUnknown(thrown));

@@ -110,6 +110,8 @@ export function createLeanTrpcHandler(options: LeanTrpcOptions): RequestHandler 
     const fail = (thrown: unknown) => {
       const error = getTRPCErrorFromUnknown(thrown);
       options.onError?.({ error, path, req });
+      // Built here too when the call failed before it (the error body still carries the request id).
+      ctx ??= options.createContext(req);
       const body: TRPCResponse = {
         error: getErrorShape({ config, ctx, error, input: parsed, path, type }),
       };

@@ -12,6 +12,7 @@ import { type BillingComposition, composeBilling } from "../compose-billing.ts";
 import { composeEngine } from "../compose-engine.ts";
 import { type EnvSource, parseEnv } from "../env.ts";
 import type { Logger } from "../errors.ts";
+import { type RunWorker, startRunWorker } from "../run-worker.ts";
 import { BUILTIN_DEMOS, seedDemoSpells } from "../server.ts";
 import { call, type JsonResponse, type Listening, listenFirst } from "./http.ts";
 
@@ -70,6 +71,8 @@ export interface Instance {
   database: Database;
   /** The billing composition this instance runs (SPELL_BILLING=none unless the harness got `env`). */
   billing: BillingComposition;
+  /** The asynchronous executions' pg-boss worker (on a real Postgres only). */
+  runWorker?: RunWorker | undefined;
   close(): Promise<void>;
 }
 
@@ -78,6 +81,8 @@ export interface Harness {
   billing: BillingComposition;
   testDb: TestDatabase;
   engine: Engine;
+  /** The main instance's asynchronous-execution worker (on a real Postgres only). */
+  runWorker: RunWorker | undefined;
   /** A new user with a valid token (the row is created on first use, as in production). */
   user(prefix?: string): Promise<Caller>;
   /** A new admin (admin-capable issuer, `spell:admin` scope). */
@@ -118,15 +123,25 @@ async function startInstance(
     publicBaseUrl: http.url,
     settlementDatabaseUrl,
   });
+  // Asynchronous executions run on pg-boss on a real Postgres, as in production (embedded: refused).
+  const runWorker = settlementDatabaseUrl
+    ? await startRunWorker({
+        connectionString: settlementDatabaseUrl,
+        onError: (error) => logger.error("run worker", error),
+      })
+    : undefined;
   const engine = composeEngine({
     env,
     ports: database,
     issuers: ISSUERS,
     billing: billing.billing,
+    ...(runWorker ? { runQueue: runWorker } : {}),
     wasm,
     // SPELL_SIGNING_KEY in `env` turns the api runtime on (a counting upstream makes runs observable).
     ...(env.api.signingKey !== undefined ? { signingKey: env.api.signingKey } : {}),
   });
+  const runQueued = engine.executions?.runQueued;
+  if (runWorker && runQueued) await runWorker.work(runQueued);
   http.serve(
     createApp({
       engine,
@@ -142,8 +157,10 @@ async function startInstance(
     database,
     billing,
     http,
+    runWorker,
     close: async () => {
       await http.close();
+      await runWorker?.stop();
       await engine.close();
       await billing.close?.();
     },
@@ -181,6 +198,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     billing: main.billing,
     testDb,
     engine: main.engine,
+    runWorker: main.runWorker,
     async user(prefix = "user") {
       const id = `${prefix}-${randomUUID()}`;
       return { id, token: await signToken(id) };

@@ -21,6 +21,9 @@ import { historyProcedure } from "./billing/history.ts";
 import { portalUrlProcedure } from "./billing/portal-url.ts";
 import { spendLimitsProcedure } from "./billing/spend-limits.ts";
 import { topUpProcedure } from "./billing/top-up.ts";
+import { cancelExecutionProcedure } from "./executions/cancel.ts";
+import { getExecutionProcedure } from "./executions/get.ts";
+import { listExecutionsProcedure } from "./executions/list.ts";
 import { meProcedure } from "./me.ts";
 import { estimateProcedure } from "./spell/estimate.ts";
 import { executeProcedure } from "./spell/execute.ts";
@@ -34,6 +37,11 @@ export const appRouter = router({
     list: listSpellsProcedure,
   }),
   me: meProcedure,
+  executions: router({
+    get: getExecutionProcedure,
+    list: listExecutionsProcedure,
+    cancel: cancelExecutionProcedure,
+  }),
   admin: router({
     ban: banProcedure,
     unban: unbanProcedure,

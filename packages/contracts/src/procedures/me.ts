@@ -6,7 +6,14 @@ import { ZLedgerEntry, ZPrepaidAccount } from "./billing/prepaid.ts";
 
 export const ZMeInput = z.object({});
 
-export const ZExecutionStatus = z.enum(["running", "pending_payment", "succeeded", "failed"]);
+export const ZExecutionStatus = z.enum([
+  "queued",
+  "running",
+  "pending_payment",
+  "succeeded",
+  "failed",
+  "canceled",
+]);
 export type ExecutionStatus = z.infer<typeof ZExecutionStatus>;
 
 export const ZUsageEntry = z.object({

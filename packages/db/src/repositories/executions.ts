@@ -1,5 +1,13 @@
-import type { ExecutionStatus, JsonObject } from "@spell/contracts";
-import type { ExecutionLog, NewExecution, StoredExecution, StoredOutcome } from "@spell/engine";
+import type { ExecutionStatus, JsonObject, RuntimeKind } from "@spell/contracts";
+import type {
+  AsyncExecutionStore,
+  Charge,
+  ExecutionLog,
+  ExecutionRecord,
+  NewExecution,
+  StoredExecution,
+  StoredOutcome,
+} from "@spell/engine";
 import { createGroupWriter } from "../batch/group-writer.ts";
 import { isUuid, run, type Sql } from "../sql.ts";
 
@@ -222,6 +230,238 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
 
     record(execution, outcome, finishedAt, log) {
       return recordGrouped(insertValues(execution, outcome.kind, outcome, finishedAt, log ?? null));
+    },
+  };
+}
+
+interface OwnedRow {
+  id: string;
+  user_id: string;
+  slug: string;
+  runtime: RuntimeKind;
+  status: ExecutionStatus;
+  outcome: StoredOutcome | null;
+  amount: number;
+  currency: string;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+const OWNED_COLUMNS =
+  "id, user_id, slug, runtime, status, outcome, amount, currency, created_at, finished_at";
+
+function toExecutionRecord(row: OwnedRow): ExecutionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    slug: row.slug,
+    runtime: row.runtime,
+    status: row.status,
+    outcome: row.outcome,
+    price: { amount: row.amount, currency: row.currency },
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** The settlement row of a charge kept in `queued_charge`, inserted with the statement's update. */
+const QUEUED_CANCEL_SETTLEMENT = `INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action)
+  SELECT c.id,
+    CASE WHEN c.queued_charge->>'billingRecordId' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+      THEN (c.queued_charge->>'billingRecordId')::uuid END,
+    c.queued_charge->>'paymentIntentId', 'cancel'
+  FROM changed c WHERE c.queued_charge IS NOT NULL AND c.queued_charge <> 'null'::jsonb
+  ON CONFLICT (payment_intent_id) DO NOTHING`;
+
+/**
+ * Asynchronous executions (issue 13). Every transition is one conditional statement on the row's
+ * status, so concurrent workers, cancels and deadlines never both win.
+ */
+export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
+  return {
+    async queue(executionId, queued) {
+      await run(
+        sql,
+        `UPDATE executions SET status = 'queued', pending_input = $2::jsonb, queued_charge = $3::jsonb,
+           cancel_after = $4
+         WHERE id = $1 AND status = 'running'`,
+        [
+          executionId,
+          JSON.stringify(queued.input),
+          // JSON null for a free run: a non-null column marks the row as asynchronous.
+          JSON.stringify(queued.charge),
+          queued.cancelAfter,
+        ],
+        "executions_queue",
+      );
+    },
+
+    async claim(executionId) {
+      if (!isUuid(executionId)) return null;
+      const rows = await run<{
+        id: string;
+        user_id: string;
+        spell_id: string;
+        slug: string;
+        runtime: RuntimeKind;
+        idempotency_key: string | null;
+        request_hash: string;
+        amount: number;
+        currency: string;
+        pending_input: JsonObject | null;
+        queued_charge: Charge | null;
+      }>(
+        sql,
+        `UPDATE executions SET status = 'running', attempted_at = now()
+         WHERE id = $1 AND status = 'queued' AND (cancel_after IS NULL OR cancel_after > now())
+         RETURNING id, user_id, spell_id, slug, runtime, idempotency_key, request_hash, amount, currency,
+           pending_input, queued_charge`,
+        [executionId],
+        "executions_claim",
+      );
+      const row = rows[0];
+      if (!row) return null;
+      return {
+        execution: {
+          id: row.id,
+          userId: row.user_id,
+          spellId: row.spell_id,
+          slug: row.slug,
+          runtime: row.runtime,
+          price: { amount: row.amount, currency: row.currency },
+          idempotencyKey: row.idempotency_key,
+          requestHash: row.request_hash,
+        },
+        input: row.pending_input ?? {},
+        charge: row.queued_charge,
+      };
+    },
+
+    async cancelQueued(executionId, options) {
+      if (!isUuid(executionId)) return { canceled: false, charge: null };
+      const rows = await run<{ queued_charge: Charge | null }>(
+        sql,
+        `WITH changed AS (
+           UPDATE executions SET status = 'canceled', outcome = $2::jsonb, error_code = $3, finished_at = $4,
+             pending_input = NULL
+           WHERE id = $1 AND status = 'queued' AND ($5::text IS NULL OR user_id = $5)
+             AND (NOT $6::boolean OR cancel_after <= now())
+           RETURNING id, queued_charge
+         ), settlement AS (${QUEUED_CANCEL_SETTLEMENT})
+         SELECT queued_charge FROM changed`,
+        [
+          executionId,
+          JSON.stringify(options.outcome),
+          options.outcome.kind === "failed" ? options.outcome.error.code : null,
+          options.finishedAt,
+          options.userId ?? null,
+          options.onlyExpired ?? false,
+        ],
+        "executions_cancel_queued",
+      );
+      const row = rows[0];
+      return row ? { canceled: true, charge: row.queued_charge } : { canceled: false, charge: null };
+    },
+
+    async cancelRunning(executionId, userId, outcome, finishedAt) {
+      if (!isUuid(executionId)) return false;
+      const rows = await run(
+        sql,
+        `UPDATE executions SET status = 'canceled', outcome = $3::jsonb, error_code = $4, finished_at = $5
+         WHERE id = $1 AND user_id = $2 AND status = 'running' AND queued_charge IS NOT NULL
+         RETURNING id`,
+        [
+          executionId,
+          userId,
+          JSON.stringify(outcome),
+          outcome.kind === "failed" ? outcome.error.code : null,
+          finishedAt,
+        ],
+        "executions_cancel_running",
+      );
+      return rows.length > 0;
+    },
+
+    async finishRun(executionId, outcome, finishedAt, log, settlement) {
+      const rows = await run<{ finished: boolean }>(
+        sql,
+        `WITH changed AS (
+           UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
+             duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
+             pending_input = NULL, log = $7
+           WHERE id = $1 AND status = 'running'
+           RETURNING id
+         ), settlement AS (
+           INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action)
+           SELECT $1, $8::uuid, $9, CASE WHEN EXISTS (SELECT 1 FROM changed) THEN $10 ELSE 'cancel' END
+           WHERE $9::text IS NOT NULL
+           ON CONFLICT (payment_intent_id) DO NOTHING
+         )
+         SELECT EXISTS (SELECT 1 FROM changed) AS finished`,
+        [
+          executionId,
+          outcome.kind,
+          JSON.stringify(outcome),
+          outcome.kind === "failed" ? outcome.error.code : null,
+          finishedAt,
+          outcome.kind === "succeeded" ? outcome.durationMs : null,
+          log,
+          settlement && isUuid(settlement.charge.billingRecordId) ? settlement.charge.billingRecordId : null,
+          settlement?.charge.paymentIntentId ?? null,
+          settlement?.action ?? null,
+        ],
+        "executions_finish_run",
+      );
+      return rows[0]?.finished === true;
+    },
+
+    async failStale(executionId, staleAfterMs, outcome, finishedAt) {
+      if (!isUuid(executionId)) return { failed: false, charge: null };
+      const rows = await run<{ queued_charge: Charge | null }>(
+        sql,
+        `WITH changed AS (
+           UPDATE executions SET status = 'failed', outcome = $2::jsonb, error_code = $3, finished_at = $4,
+             pending_input = NULL
+           WHERE id = $1 AND status = 'running' AND queued_charge IS NOT NULL
+             AND attempted_at < now() - make_interval(secs => $5::double precision / 1000)
+           RETURNING id, queued_charge
+         ), settlement AS (${QUEUED_CANCEL_SETTLEMENT})
+         SELECT queued_charge FROM changed`,
+        [
+          executionId,
+          JSON.stringify(outcome),
+          outcome.kind === "failed" ? outcome.error.code : null,
+          finishedAt,
+          staleAfterMs,
+        ],
+        "executions_fail_stale",
+      );
+      const row = rows[0];
+      return row ? { failed: true, charge: row.queued_charge } : { failed: false, charge: null };
+    },
+
+    async getOwned(executionId, userId) {
+      if (!isUuid(executionId)) return null;
+      const rows = await run<OwnedRow>(
+        sql,
+        `SELECT ${OWNED_COLUMNS} FROM executions WHERE id = $1 AND user_id = $2`,
+        [executionId, userId],
+        "executions_get_owned",
+      );
+      return rows[0] ? toExecutionRecord(rows[0]) : null;
+    },
+
+    async listOwned(userId, options) {
+      const rows = await run<OwnedRow>(
+        sql,
+        `SELECT ${OWNED_COLUMNS} FROM executions
+         WHERE user_id = $1
+           AND ($2::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($2, $3::uuid))
+         ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $4`,
+        [userId, options.before?.createdAt ?? null, options.before?.id ?? null, options.limit],
+        "executions_list_owned",
+      );
+      return rows.map(toExecutionRecord);
     },
   };
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { AppError, type ExecuteOutput, toAppError } from "@spell/contracts";
+import { AppError, type ExecuteOutput, type JsonObject, toAppError } from "@spell/contracts";
 import { assertNotBanned } from "../access.ts";
 import { assertInputMatchesSchema, type EngineContext } from "../context.ts";
 import type { ExecuteRequest } from "../engine-types.ts";
-import type { Charge, NewExecution } from "../ports.ts";
+import type { Charge, NewExecution, SpellRecord, UserRecord } from "../ports.ts";
 import { assertCanRun } from "../visibility.ts";
 import { beginExecution, errorOf } from "./idempotency.ts";
 import { hashExecutionRequest } from "./request-hash.ts";
@@ -16,6 +16,27 @@ export async function executeSpell(
   request: ExecuteRequest,
 ): Promise<ExecuteOutput> {
   const startedAt = context.clock.monotonicMs();
+  const { user, spell, execution: planned } = await admitExecution(context, authorization, request);
+  let execution = planned;
+  // A free execution without a key needs no row before it runs: one write after, fewer round trips.
+  const loggedAtStart = execution.idempotencyKey !== null || execution.price.amount > 0;
+  if (loggedAtStart) {
+    const begun = await beginExecution(context, execution);
+    if ("answer" in begun) return begun.answer;
+    execution = begun.run;
+  }
+  // 6. charge
+  const charge = await chargeExecution(context, { execution, user, spell, request });
+  // 7. run, 8. settle and answer JSON
+  return runAndSettle(context, { execution, spell, input: request.input, charge, loggedAtStart, startedAt });
+}
+
+/** Steps 1–5 of the pipeline: who calls, whether they may run the spell, and at what price. */
+export async function admitExecution(
+  context: EngineContext,
+  authorization: string | undefined,
+  request: ExecuteRequest,
+): Promise<{ user: UserRecord; spell: SpellRecord; execution: NewExecution }> {
   // 1. token
   const caller = await context.authenticate(authorization);
   // One read for the caller and (only if not banned) the spell; the steps below decide in order.
@@ -32,7 +53,7 @@ export async function executeSpell(
   // 5. price
   const price = context.billing.quote(spell, user);
   const idempotencyKey = request.idempotencyKey ?? null;
-  let execution: NewExecution = {
+  const execution: NewExecution = {
     id: randomUUID(),
     userId: user.id,
     spellId: spell.id,
@@ -42,38 +63,43 @@ export async function executeSpell(
     idempotencyKey,
     requestHash: idempotencyKey === null ? "" : hashExecutionRequest(spell.slug, request.input),
   };
-  // A free execution without a key needs no row before it runs: one write after, fewer round trips.
-  const loggedAtStart = idempotencyKey !== null || price.amount > 0;
-  if (loggedAtStart) {
-    const begun = await beginExecution(context, execution);
-    if ("answer" in begun) return begun.answer;
-    execution = begun.run;
+  return { user, spell, execution };
+}
+
+/**
+ * Step 6: takes the money of a priced spell (null for a free one). A refusal finishes the row with
+ * its error (or keeps it `pending_payment` with its input when the customer must act) and is thrown.
+ */
+export async function chargeExecution(
+  context: EngineContext,
+  run: {
+    execution: NewExecution;
+    user: UserRecord;
+    spell: SpellRecord;
+    request: { input: JsonObject; maxCost?: number | undefined };
+  },
+): Promise<Charge | null> {
+  const { execution, user, spell, request } = run;
+  if (execution.price.amount <= 0) return null;
+  try {
+    return await context.billing.charge({
+      executionId: execution.id,
+      user,
+      spell,
+      price: execution.price,
+      maxCost: request.maxCost,
+    });
+  } catch (thrown) {
+    const error = toAppError(thrown);
+    // The provider was unreachable: a retry with the same key may try again (see beginExecution).
+    if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
+    await (error.code === "PAYMENT_REQUIRES_ACTION"
+      ? context.executions.markPendingPayment(execution.id, { input: request.input, error: errorOf(error) })
+      : context.executions.finish(
+          execution.id,
+          { kind: "failed", error: errorOf(error) },
+          context.clock.now(),
+        ));
+    throw error;
   }
-  // 6. charge
-  let charge: Charge | null = null;
-  if (price.amount > 0) {
-    try {
-      charge = await context.billing.charge({
-        executionId: execution.id,
-        user,
-        spell,
-        price,
-        maxCost: request.maxCost,
-      });
-    } catch (thrown) {
-      const error = toAppError(thrown);
-      // The provider was unreachable: a retry with the same key may try again (see beginExecution).
-      if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
-      await (error.code === "PAYMENT_REQUIRES_ACTION"
-        ? context.executions.markPendingPayment(execution.id, { input: request.input, error: errorOf(error) })
-        : context.executions.finish(
-            execution.id,
-            { kind: "failed", error: errorOf(error) },
-            context.clock.now(),
-          ));
-      throw error;
-    }
-  }
-  // 7. run, 8. settle and answer JSON
-  return runAndSettle(context, { execution, spell, input: request.input, charge, loggedAtStart, startedAt });
 }

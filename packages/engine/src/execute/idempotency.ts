@@ -49,7 +49,7 @@ export async function answerExisting(
     );
   }
   const { clock, duplicateWaiters } = context;
-  if (existing.status !== "running" && !isSettling(existing)) return answerFromOutcome(existing);
+  if (!isUnderWay(existing) && !isSettling(existing)) return answerFromOutcome(existing);
   // Waiting costs a timer and a few polls, not the request's body: but every waiter is a held
   // request, so their number per process is bounded and the rest are told to come back.
   if (duplicateWaiters.active >= duplicateWaiters.max) throw inProgress(existing.id, "too_many_waiting");
@@ -60,16 +60,10 @@ export async function answerExisting(
     // long after, of a capture the worker still owes, must not hang on it (it answers `pending`).
     const deadline =
       clock.monotonicMs() +
-      (existing.status === "running"
-        ? context.duplicateWaitMs
-        : Math.min(context.duplicateWaitMs, SETTLING_WAIT_MS));
+      (isUnderWay(existing) ? context.duplicateWaitMs : Math.min(context.duplicateWaitMs, SETTLING_WAIT_MS));
     // Exponential backoff capped at 1 s: a minute's wait is about 70 reads, not hundreds.
     let delay = 10;
-    while (
-      current &&
-      (current.status === "running" || isSettling(current)) &&
-      clock.monotonicMs() < deadline
-    ) {
+    while (current && (isUnderWay(current) || isSettling(current)) && clock.monotonicMs() < deadline) {
       await sleep(Math.min(delay, Math.max(1, deadline - clock.monotonicMs())));
       delay = Math.min(delay * 2, 1_000);
       current = await context.executions.get(existing.id);
@@ -77,9 +71,13 @@ export async function answerExisting(
   } finally {
     duplicateWaiters.active -= 1;
   }
-  if (!current || current.status === "running" || !current.outcome)
-    throw inProgress(existing.id, "in_progress");
+  if (!current || isUnderWay(current) || !current.outcome) throw inProgress(existing.id, "in_progress");
   return answerFromOutcome(current);
+}
+
+/** Running, or queued for a worker (an asynchronous execution, issue 13): no answer yet. */
+function isUnderWay(execution: StoredExecution): boolean {
+  return execution.status === "running" || execution.status === "queued";
 }
 
 /**
