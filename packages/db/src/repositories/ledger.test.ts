@@ -129,7 +129,14 @@ describe("ledger store", () => {
     expect(await t.database.ledger.sweep(60_000)).toBe(0);
     // The reserve must be strictly older than the sweep's cutoff (`now() - 0`), not in the same tick.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await t.database.ledger.sweep(0)).toBeGreaterThanOrEqual(1);
+    // A sweep settles at most 100 rows; earlier tests in this database left orphans of their own, so
+    // sweep until nothing is left, as the periodic sweep would over its next rounds.
+    let swept = 0;
+    for (let round = 0, last = -1; round < 50 && last !== 0; round++) {
+      last = await t.database.ledger.sweep(0);
+      swept += last;
+    }
+    expect(swept).toBeGreaterThanOrEqual(1);
     expect((await t.database.ledger.account("orphan", "usd", DAY, MONTH)).balance).toBe(10_000);
   });
 });
