@@ -2,37 +2,20 @@ import { readFile } from "node:fs/promises";
 import type { AuthorRunsResult, SpellClient } from "@spell/sdk";
 import { type Command, Option } from "commander";
 import { type CliContext, CliError } from "./context.ts";
+import { parseAmount, parseJsonObject } from "./flags.ts";
 import { formatPrice, table } from "./format.ts";
 import { resolveUserPath } from "./paths.ts";
 
 // Spell authors (issue 12): `spell publish | update | versions | rollback | unpublish | logs | stats`,
 // for tokens with spell:publish, over the SDK's `authors.*` methods.
 
-function jsonObject(flag: string, raw: string | undefined): Record<string, unknown> | undefined {
-  if (raw === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch (error) {
-    throw new CliError("USAGE", `${flag} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new CliError("USAGE", `${flag} must be a JSON object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function amount(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value))
-    throw new CliError("USAGE", `--price is an integer in minor units, got "${value}"`);
-  return Number(value);
-}
+const amount = (value: string | undefined): number | undefined =>
+  value === undefined ? undefined : parseAmount(value);
 
 /** Only the flags given go into the request: a republish keeps every field not given. */
 function optionalFields(opts: Record<string, string | undefined>) {
   const priceAmount = amount(opts.price);
-  const metadata = jsonObject("--metadata", opts.metadata);
+  const metadata = parseJsonObject("--metadata", opts.metadata);
   return {
     ...(priceAmount !== undefined ? { priceAmount } : {}),
     ...(opts.currency ? { currency: opts.currency } : {}),
@@ -103,7 +86,7 @@ export function addAuthorCommands(
         });
         artifact = { wasmBase64: bytes.toString("base64") };
       }
-      const config = jsonObject("--config", opts.config);
+      const config = parseJsonObject("--config", opts.config);
       const result = await (await deps.client(cmd)).authors.publish({
         slug: String(opts.slug),
         runtime,

@@ -9,6 +9,7 @@ import { readConfig, resolveConnection, updateConfig, writeConfig } from "./conf
 import { type CliContext, CliError, EXIT } from "./context.ts";
 import { mintDevToken, peekClaims } from "./dev.ts";
 import { attachFiles, extractOutputs, type FieldPath, parseFieldPath, parseInput } from "./files.ts";
+import { parseAmount, parseJsonObject } from "./flags.ts";
 import { describeError, errorJson, formatPrice, pretty, table } from "./format.ts";
 import { resolveUserPath } from "./paths.ts";
 import { findRun, runDetails, runsTable } from "./runs.ts";
@@ -19,26 +20,6 @@ const collect = (flag: string) => (value: string, previous: FieldPath[]) => [
   ...previous,
   parseFieldPath(flag, value),
 ];
-
-function parseJsonObject(flag: string, raw: string | undefined): Record<string, unknown> | undefined {
-  if (raw === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch (error) {
-    throw new CliError("USAGE", `${flag} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new CliError("USAGE", `${flag} must be a JSON object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function parseAmount(value: string): number {
-  if (!/^\d+$/.test(value))
-    throw new CliError("USAGE", `--price is an integer in minor units, got "${value}"`);
-  return Number(value);
-}
 
 function expiry(token: string): string {
   const { sub, exp } = peekClaims(token);
