@@ -7,6 +7,7 @@ import type {
   MeOutput,
   Price,
   RuntimeKind,
+  RunWebhook,
   Visibility,
 } from "@spell/contracts";
 import type { PrepaidAccounts } from "./spend-limits/ports.ts";
@@ -393,6 +394,8 @@ export interface RuntimeInvocation {
   input: JsonObject;
   /** Who runs it (the user id); runtimes with a shared queue (wasm) serve callers in turn. */
   callerId?: string;
+  /** Aborted when the run is canceled: the runtime stops its work (kills a sandbox, aborts an upstream request). */
+  signal?: AbortSignal;
 }
 
 export interface RuntimeResult {
@@ -508,7 +511,7 @@ export interface AsyncExecutionStore {
   /** After the charge: the `running` row written by `begin` becomes `queued` with its input and charge. */
   queue(
     executionId: string,
-    run: { input: JsonObject; charge: Charge | null; cancelAfter: Date | null },
+    run: { input: JsonObject; charge: Charge | null; cancelAfter: Date | null; webhook: RunWebhook | null },
   ): Promise<void>;
   /**
    * `queued → running`, only before its deadline: of any number of workers exactly one gets the run;

@@ -36,6 +36,7 @@ async function queued(options: { charge?: Charge | null; cancelAfter?: Date | nu
     input: { n: 1 },
     charge: options.charge ?? null,
     cancelAfter: options.cancelAfter ?? null,
+    webhook: null,
   });
   return execution;
 }

@@ -199,7 +199,12 @@ export function createExecutionOperations(
           ? null
           : new Date(context.clock.now().getTime() + options.cancelAfterMs);
       try {
-        await store.queue(execution.id, { input: request.input, charge, cancelAfter });
+        await store.queue(execution.id, {
+          input: request.input,
+          charge,
+          cancelAfter,
+          webhook: request.webhook ?? null,
+        });
         await queue.enqueue(execution.id);
       } catch (thrown) {
         // Not queued: the run will not happen, so the money goes back now (or by the orphan sweep).

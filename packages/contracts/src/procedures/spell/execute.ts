@@ -8,12 +8,33 @@ export const ZIdempotencyKey = z
   .max(255)
   .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 
+export const ZRunWebhook = z
+  .object({
+    url: z.string().min(1).max(2048).meta({
+      description:
+        "Where run events are POSTed (HTTPS in production; refused if it resolves to a private or loopback address)",
+    }),
+    events: z
+      .array(z.enum(["start", "completed"]))
+      .min(1)
+      .max(2)
+      .default(["completed"])
+      .meta({ description: "Which events to deliver (default: completed)" }),
+  })
+  .meta({
+    id: "RunWebhook",
+    description:
+      "Signed deliveries (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature) of this run's events; makes the call asynchronous-capable (see Prefer)",
+  });
+export type RunWebhook = z.output<typeof ZRunWebhook>;
+
 export const ZExecuteInput = z.object({
   spell: ZSlug,
   input: ZJsonObject.default({}).meta({ description: "The spell's input, a JSON object" }),
   idempotencyKey: ZIdempotencyKey.optional().meta({
     description: "Same as the Idempotency-Key header: a repeat returns the first result and runs nothing",
   }),
+  webhook: ZRunWebhook.optional(),
   maxCost: z.number().min(0).optional().meta({
     description:
       "Prepaid mode: the most this call may cost, in minor units of the spell's currency (fractions allowed); a higher price is refused with SPEND_LIMIT_REACHED before anything runs",
