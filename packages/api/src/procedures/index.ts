@@ -13,17 +13,8 @@ import { spellStatsProcedure } from "./authors/stats.ts";
 import { updateSpellProcedure } from "./authors/update.ts";
 import { spellVersionsProcedure } from "./authors/versions.ts";
 import { adminSpendLimitsProcedure } from "./billing/admin-spend-limits.ts";
-import { autoReloadProcedure } from "./billing/auto-reload.ts";
-import { balanceProcedure } from "./billing/balance.ts";
-import { checkoutUrlProcedure } from "./billing/checkout-url.ts";
-import { confirmIntentProcedure } from "./billing/confirm-intent.ts";
-import { historyProcedure } from "./billing/history.ts";
-import { portalUrlProcedure } from "./billing/portal-url.ts";
-import { spendLimitsProcedure } from "./billing/spend-limits.ts";
-import { topUpProcedure } from "./billing/top-up.ts";
-import { cancelExecutionProcedure } from "./executions/cancel.ts";
-import { getExecutionProcedure } from "./executions/get.ts";
-import { listExecutionsProcedure } from "./executions/list.ts";
+import { billingRouter } from "./billing/index.ts";
+import { executionsRouter } from "./executions/index.ts";
 import { meProcedure } from "./me.ts";
 import { estimateProcedure } from "./spell/estimate.ts";
 import { executeProcedure } from "./spell/execute.ts";
@@ -37,11 +28,7 @@ export const appRouter = router({
     list: listSpellsProcedure,
   }),
   me: meProcedure,
-  executions: router({
-    get: getExecutionProcedure,
-    list: listExecutionsProcedure,
-    cancel: cancelExecutionProcedure,
-  }),
+  executions: executionsRouter,
   admin: router({
     ban: banProcedure,
     unban: unbanProcedure,
@@ -60,16 +47,7 @@ export const appRouter = router({
     stats: spellStatsProcedure,
     shareIdentity: shareIdentityProcedure,
   }),
-  billing: router({
-    checkoutUrl: checkoutUrlProcedure,
-    portalUrl: portalUrlProcedure,
-    confirmIntent: confirmIntentProcedure,
-    balance: balanceProcedure,
-    history: historyProcedure,
-    topUp: topUpProcedure,
-    spendLimits: spendLimitsProcedure,
-    autoReload: autoReloadProcedure,
-  }),
+  billing: billingRouter,
 });
 
 export type AppRouter = typeof appRouter;
