@@ -1,9 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   createStripeEvent,
   type FakeStripeServer,
@@ -13,8 +10,9 @@ import {
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RETURN_ORIGIN, WEBHOOK_SECRET } from "./testutil/billing.ts";
-import { ADMIN_ISSUER, signToken, USER_ISSUER } from "./testutil/harness.ts";
+import { signToken } from "./testutil/harness.ts";
 import { call, type JsonResponse } from "./testutil/http.ts";
+import { type ApiProcess, startApiProcess, stopApiProcesses } from "./testutil/processes.ts";
 import { reconcile } from "./testutil/reconcile.ts";
 
 /**
@@ -23,28 +21,17 @@ import { reconcile } from "./testutil/reconcile.ts";
  * idempotency key holds across processes, where no in-process lock can help.
  */
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-
 let testDb: TestDatabase;
 let stripe: FakeStripeServer;
 let dataDir: string;
-const processes: ChildProcess[] = [];
+const processes: ApiProcess[] = [];
 const urls: string[] = [];
 
 async function startApi(): Promise<string> {
-  const child = spawn(process.execPath, ["--conditions=@spell/source", "--import", TSX, MAIN], {
+  const started = await startApiProcess({
     env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "test",
-      PORT: "0",
-      HOST: "127.0.0.1",
       DATABASE_URL: testDb.url,
       SPELL_DATA_DIR: dataDir,
-      SPELL_TRUSTED_ISSUERS: JSON.stringify([
-        { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret, namespace: "" },
-        { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true, namespace: "" },
-      ]),
       SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
       SPELL_WASM_WORKERS: "1",
       STRIPE_SECRET_KEY: "sk_test_multiprocess",
@@ -52,20 +39,9 @@ async function startApi(): Promise<string> {
       STRIPE_API_BASE: stripe.url,
       SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
-  processes.push(child);
-  let log = "";
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(log);
-      if (match?.[1]) resolve(match[1]);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`api exited with ${code} before listening:\n${log}`)));
-  });
+  processes.push(started);
+  return started.url;
 }
 
 // The embedded PGlite is one session behind a socket: two processes on it would share transactions and
@@ -84,16 +60,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all(
-    processes.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once("exit", () => resolve());
-          child.kill("SIGTERM");
-        }),
-    ),
-  );
+  await stopApiProcesses(processes);
   await stripe?.close();
   await testDb?.drop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });

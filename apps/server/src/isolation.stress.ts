@@ -1,14 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CountingUpstream, startCountingUpstream } from "./testutil/billing.ts";
-import { ADMIN_ISSUER, signToken, USER_ISSUER } from "./testutil/harness.ts";
+import { signToken } from "./testutil/harness.ts";
 import { call } from "./testutil/http.ts";
+import { type ApiProcess, startApiProcess, stopApiProcesses } from "./testutil/processes.ts";
 
 /**
  * One user's calls keep their latency while others attack (`pnpm test:stress`): slow clients
@@ -22,8 +21,6 @@ import { call } from "./testutil/http.ts";
  * `ATTACK_MAX_MS`; all traffic is on 127.0.0.0/8.
  */
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const SAMPLES = 300;
 /** Idle and attacked measurements alternate this many times; the medians of their p99s are compared. */
 const ROUNDS = 3;
@@ -41,16 +38,12 @@ const ATTACKER_ADDRESS = "127.0.0.2";
 let testDb: TestDatabase;
 let upstream: CountingUpstream;
 let dataDir: string;
-let child: ChildProcess | undefined;
+let api: ApiProcess | undefined;
 let url = "";
 
-function startApi(): Promise<string> {
-  const started = spawn(process.execPath, ["--conditions=@spell/source", "--import", TSX, MAIN], {
+async function startApi(): Promise<string> {
+  api = await startApiProcess({
     env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "test",
-      PORT: "0",
-      HOST: "127.0.0.1",
       DATABASE_URL: testDb.url,
       SPELL_DATA_DIR: dataDir,
       SPELL_BILLING: "none",
@@ -58,28 +51,12 @@ function startApi(): Promise<string> {
       // every process through Postgres.
       SPELL_RATE_LIMIT_USER: "200/1",
       LOG_LEVEL: "warn",
-      SPELL_TRUSTED_ISSUERS: JSON.stringify([
-        { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret, namespace: "" },
-        { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true, namespace: "" },
-      ]),
       SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
       SPELL_API_ALLOWED_HOSTS: upstream.host,
       SPELL_WASM_WORKERS: "1",
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
-  child = started;
-  let log = "";
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      if (log.length < 100_000) log += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(log);
-      if (match?.[1]) resolve(match[1]);
-    };
-    started.stdout?.on("data", onData);
-    started.stderr?.on("data", onData);
-    started.once("exit", (code) => reject(new Error(`api exited with ${code} before listening:\n${log}`)));
-  });
+  return api.url;
 }
 
 const serverUrl = process.env.DATABASE_URL;
@@ -94,11 +71,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((resolve) => child?.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
-  }
+  if (api) await stopApiProcesses([api]);
   await upstream?.close();
   await testDb?.drop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });

@@ -16,6 +16,12 @@ export interface RunWorkerOptions {
    * does nothing: a run happens at most once.
    */
   expireInSeconds?: number;
+  /**
+   * How often this process looks for jobs whose worker stopped holding them (active past their
+   * expiry: the process died) and hands them to a retry; pg-boss's default is 120 s. The check is
+   * shared: whichever process's turn comes first does it for all.
+   */
+  maintenanceIntervalSeconds?: number;
   onError?: (error: unknown) => void;
 }
 
@@ -41,16 +47,23 @@ export async function startRunWorker(options: RunWorkerOptions): Promise<RunWork
     max: 2 + Math.ceil(concurrency / 4),
     application_name: "spell-run",
     schedule: false,
+    ...(options.maintenanceIntervalSeconds !== undefined
+      ? { maintenanceIntervalSeconds: options.maintenanceIntervalSeconds }
+      : {}),
   });
   boss.on("error", onError);
   await boss.start();
-  await boss.createQueue(RUN_QUEUE, {
+  const policy = {
     name: RUN_QUEUE,
-    policy: "standard",
+    policy: "standard" as const,
     retryLimit: 2,
     retryDelay: 1,
     expireInSeconds: options.expireInSeconds ?? 15 * 60,
-  });
+  };
+  await boss.createQueue(RUN_QUEUE, policy);
+  // The queue's settings live in the database, shared by every process, and createQueue keeps the
+  // first creator's: an explicit expiry is written so that a changed configuration takes effect.
+  if (options.expireInSeconds !== undefined) await boss.updateQueue(RUN_QUEUE, policy);
   const workerIds: string[] = [];
   let handler: ((executionId: string) => Promise<void>) | undefined;
   const worker: RunWorker = {

@@ -1,9 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { type FakeStripeServer, startFakeStripeServer } from "@spell/billing/testing";
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,8 +10,9 @@ import {
   startCountingUpstream,
   WEBHOOK_SECRET,
 } from "./testutil/billing.ts";
-import { ADMIN_ISSUER, signToken, USER_ISSUER } from "./testutil/harness.ts";
+import { signToken } from "./testutil/harness.ts";
 import { call } from "./testutil/http.ts";
+import { type ApiProcess, startApiProcess } from "./testutil/processes.ts";
 
 /**
  * Graceful shutdown of a real server process (`src/main.ts`, as `pnpm start` runs it): SIGTERM while
@@ -22,24 +20,17 @@ import { call } from "./testutil/http.ts";
  * accepting, every one of the 50 is answered 2xx, then the process exits 0.
  */
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const IN_FLIGHT = 50;
 
 let testDb: TestDatabase;
 let upstream: CountingUpstream;
 let stripe: FakeStripeServer;
 let dataDir: string;
-let child: ChildProcess | undefined;
-let log = "";
+let api: ApiProcess | undefined;
 
-function startApi(): Promise<string> {
-  const started = spawn(process.execPath, ["--conditions=@spell/source", "--import", TSX, MAIN], {
+async function startApi(): Promise<string> {
+  api = await startApiProcess({
     env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "test",
-      PORT: "0",
-      HOST: "127.0.0.1",
       DATABASE_URL: testDb.url,
       SPELL_DATA_DIR: dataDir,
       // Stripe mode, so the settlement worker (pg-boss) is part of what shuts down.
@@ -47,28 +38,13 @@ function startApi(): Promise<string> {
       STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
       STRIPE_API_BASE: stripe.url,
       SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
-      SPELL_TRUSTED_ISSUERS: JSON.stringify([
-        { issuer: USER_ISSUER.issuer, secret: USER_ISSUER.secret, namespace: "" },
-        { issuer: ADMIN_ISSUER.issuer, secret: ADMIN_ISSUER.secret, admin: true, namespace: "" },
-      ]),
       SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
       SPELL_API_ALLOWED_HOSTS: upstream.host,
       SPELL_WASM_WORKERS: "1",
       SPELL_SHUTDOWN_GRACE_MS: "20000",
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
-  child = started;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(log);
-      if (match?.[1]) resolve(match[1]);
-    };
-    started.stdout?.on("data", onData);
-    started.stderr?.on("data", onData);
-    started.once("exit", (code) => reject(new Error(`api exited with ${code} before listening:\n${log}`)));
-  });
+  return api.url;
 }
 
 // Like billing.multiprocess.test.ts: a real Postgres (the embedded one lives inside the process).
@@ -83,7 +59,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await api?.stop("SIGKILL");
   await upstream?.close();
   await stripe?.close();
   await testDb?.drop();
@@ -121,10 +97,7 @@ describe.runIf(serverUrl)("SIGTERM to a real server process (needs DATABASE_URL)
       await new Promise((r) => setTimeout(r, 10));
     expect(upstream.inFlight()).toBe(IN_FLIGHT);
 
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child?.once("exit", (code, signal) => resolve({ code, signal })),
-    );
-    child?.kill("SIGTERM");
+    const exited = api?.stop("SIGTERM");
     // Stopped accepting: a new connection is refused while the 50 drain.
     await new Promise((r) => setTimeout(r, 200));
     await expect(call(url, "GET", "/healthz")).rejects.toThrow();
@@ -134,7 +107,7 @@ describe.runIf(serverUrl)("SIGTERM to a real server process (needs DATABASE_URL)
     responses.forEach((response, i) => {
       expect(response.body.output).toMatchObject({ input: { i } });
     });
-    expect(await exited, log).toEqual({ code: 0, signal: null });
+    expect(await exited, api?.log()).toEqual({ code: 0, signal: null });
     // Every run was stored before the process went away: nothing left running.
     const rows = await testDb.database.prisma.execution.groupBy({ by: ["status"], _count: true });
     expect(rows).toEqual([{ status: "succeeded", _count: IN_FLIGHT }]);

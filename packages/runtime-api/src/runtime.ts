@@ -52,6 +52,12 @@ function runtimeError(message: string, details: Record<string, unknown>, cause?:
   return new AppError("RUNTIME_ERROR", message, details, { cause });
 }
 
+function canceledError(): AppError {
+  return new AppError("EXECUTION_CANCELED", "The execution was canceled while it ran", {
+    reason: "canceled",
+  });
+}
+
 /** undici wraps connector errors in some paths; look one level down the `cause` chain too. */
 function findCause<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | undefined {
   let current: unknown = error;
@@ -169,15 +175,24 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime {
       [SPELL_EXECUTION_ID_HEADER.toLowerCase()]: executionId,
     };
 
-    // One deadline for connect, headers and body together: what the caller waits for.
+    // One deadline for connect, headers and body together: what the caller waits for. A cancel of
+    // the run (the invocation's signal) aborts the same request: the upstream sees its connection close.
+    const canceled = invocation.signal;
+    if (canceled?.aborted) throw canceledError();
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    const onCancel = () => controller.abort();
+    canceled?.addEventListener("abort", onCancel, { once: true });
     const timeout = () =>
-      new AppError("RUNTIME_TIMEOUT", `The upstream did not answer within ${timeoutMs} ms`, { timeoutMs });
+      canceled?.aborted
+        ? canceledError()
+        : new AppError("RUNTIME_TIMEOUT", `The upstream did not answer within ${timeoutMs} ms`, {
+            timeoutMs,
+          });
 
     try {
       let response: Awaited<ReturnType<typeof request>>;
@@ -190,7 +205,7 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime {
           signal: controller.signal,
         });
       } catch (error) {
-        if (timedOut) throw timeout();
+        if (timedOut || canceled?.aborted) throw timeout();
         if (findCause(error, ForbiddenAddressError)) {
           throw runtimeError(`Refused to call ${host}: it resolves to a forbidden address`, {
             reason: "forbidden_address",
@@ -237,7 +252,7 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime {
         }
       } catch (error) {
         if (error instanceof AppError) throw error;
-        if (timedOut) throw timeout();
+        if (timedOut || canceled?.aborted) throw timeout();
         throw runtimeError(`The upstream response from ${host} was cut off`, {
           reason: "upstream_aborted",
           upstreamStatus: statusCode,
@@ -254,6 +269,7 @@ export function createApiRuntime(options: ApiRuntimeOptions): Runtime {
       }
     } finally {
       clearTimeout(timer);
+      canceled?.removeEventListener("abort", onCancel);
     }
   }
 

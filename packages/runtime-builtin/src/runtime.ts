@@ -43,7 +43,13 @@ export function createBuiltinRuntime(builtins: readonly Builtin[] = DEFAULT_BUIL
       }
       return { builtin: artifact.builtin, apiEndpoint: null, wasmBinary: null, wasmSha256: null };
     },
-    async run({ spell, input }) {
+    async run({ spell, input, signal }) {
+      // Builtins are short and run on this thread: a run canceled before it starts does not start.
+      if (signal?.aborted) {
+        throw new AppError("EXECUTION_CANCELED", "The execution was canceled while it ran", {
+          reason: "canceled",
+        });
+      }
       const name = spell.artifact.builtin;
       const builtin = name === null ? undefined : registry.get(name);
       if (!builtin) {

@@ -15,6 +15,8 @@ export type WorkerResult = { stderr: string; memoryBytes: number } & (
   | { kind: "compiled" }
   /** Over the task's deadline: the sandbox process was killed. */
   | { kind: "timeout"; phase: "compile" | "run"; timeoutMs: number }
+  /** The caller's signal aborted (the run was canceled): dropped from the queue, or its process killed. */
+  | { kind: "canceled"; started: boolean }
 );
 
 interface TaskBase {
@@ -69,6 +71,8 @@ interface Pending {
   resolve(result: WorkerResult): void;
   reject(error: unknown): void;
   queueTimer: NodeJS.Timeout | null;
+  /** Removes the caller's abort listener once the task is over. */
+  detach: () => void;
 }
 
 interface Running {
@@ -123,8 +127,12 @@ export class WorkerPool {
 
   constructor(private readonly options: WorkerPoolOptions) {}
 
-  run(job: PoolJob): Promise<WorkerResult> {
-    return this.enqueue({ kind: "run", ...job });
+  /**
+   * Runs `job` on a sandbox process. An abort of `signal` answers `canceled` at once: a waiting job
+   * leaves the queue; a running one's process is killed (SIGKILL) and replaced, as on a timeout.
+   */
+  run(job: PoolJob, signal?: AbortSignal): Promise<WorkerResult> {
+    return this.enqueue({ kind: "run", ...job }, signal);
   }
 
   /** Compiles `binary` in a sandbox process within `compileTimeoutMs` (publish-time check). */
@@ -132,7 +140,9 @@ export class WorkerPool {
     return this.enqueue({ kind: "compile", ...task });
   }
 
-  private enqueue(task: Task): Promise<WorkerResult> {
+  private enqueue(task: Task, signal?: AbortSignal): Promise<WorkerResult> {
+    if (signal?.aborted)
+      return Promise.resolve({ kind: "canceled", started: false, stderr: "", memoryBytes: 0 });
     if (this.closed) return Promise.reject(new AppError("SERVICE_UNAVAILABLE", "The wasm runtime is closed"));
     if (this.waiting >= this.options.maxQueueLength) {
       return Promise.reject(
@@ -150,7 +160,20 @@ export class WorkerPool {
       );
     }
     return new Promise<WorkerResult>((resolve, reject) => {
-      const pending: Pending = { task, resolve, reject, queueTimer: null };
+      const pending: Pending = { task, resolve, reject, queueTimer: null, detach: () => {} };
+      if (signal) {
+        const onAbort = () => this.cancel(pending);
+        signal.addEventListener("abort", onAbort, { once: true });
+        pending.detach = () => signal.removeEventListener("abort", onAbort);
+        pending.resolve = (result) => {
+          pending.detach();
+          resolve(result);
+        };
+        pending.reject = (error) => {
+          pending.detach();
+          reject(error);
+        };
+      }
       if (own) own.push(pending);
       else {
         this.queues.set(task.callerKey, [pending]);
@@ -161,7 +184,7 @@ export class WorkerPool {
       if (this.queues.get(task.callerKey)?.includes(pending)) {
         pending.queueTimer = setTimeout(() => {
           if (!this.unqueue(pending)) return;
-          reject(
+          pending.reject(
             new AppError("SERVICE_UNAVAILABLE", "No wasm worker became free in time; retry later", {
               queueWaitMs: this.options.maxQueueWaitMs,
             }),
@@ -169,6 +192,29 @@ export class WorkerPool {
         }, this.options.maxQueueWaitMs);
       }
     });
+  }
+
+  /** The caller gave up on `pending` (its signal aborted): out of the queue, or its process killed. */
+  private cancel(pending: Pending): void {
+    const canceled = (started: boolean): WorkerResult => ({
+      kind: "canceled",
+      started,
+      stderr: "",
+      memoryBytes: 0,
+    });
+    if (this.unqueue(pending)) {
+      if (pending.queueTimer) clearTimeout(pending.queueTimer);
+      pending.resolve(canceled(false));
+      return;
+    }
+    const slot = this.slots.find((candidate) => candidate.running?.pending === pending);
+    if (!slot?.running) return;
+    this.finish(slot, slot.running);
+    pending.resolve(canceled(true));
+    this.dying.add(slot.child);
+    this.retire(slot, null);
+    // Only this call's process: the others keep running their calls.
+    slot.child.kill("SIGKILL");
   }
 
   async close(): Promise<void> {

@@ -200,6 +200,8 @@ function interpret(result: WorkerResult, limits: WasmLimits): RuntimeResult {
       throw new AppError("RUNTIME_TIMEOUT", `The module ran longer than ${result.timeoutMs} ms`, {
         timeoutMs: result.timeoutMs,
       });
+    case "canceled":
+      throw canceledError();
     case "invalid":
       throw new AppError("RUNTIME_ERROR", "The stored module does not compile", {
         compileError: result.message,
@@ -208,6 +210,12 @@ function interpret(result: WorkerResult, limits: WasmLimits): RuntimeResult {
     case "compiled":
       throw new AppError("INTERNAL_ERROR", "Internal error");
   }
+}
+
+function canceledError(): AppError {
+  return new AppError("EXECUTION_CANCELED", "The execution was canceled while it ran", {
+    reason: "canceled",
+  });
 }
 
 /** Publish-time compile checks take their turns as one caller. */
@@ -321,16 +329,20 @@ export function createWasmRuntime(options: WasmRuntimeOptions): WasmRuntime {
       }
       const sha = spell.artifact.wasmSha256;
       const binary = await moduleFor(spell.artifact.id, sha);
-      const result = await pool.run({
-        callerKey: invocation.callerId ?? ANONYMOUS_CALLER,
-        sha: sha ?? `artifact:${spell.artifact.id}`,
-        binary,
-        compileTimeoutMs: limits.compileTimeoutMs,
-        stdin,
-        timeoutMs: timeoutFor(spell.config, limits),
-        stdoutCapBytes: limits.stdoutCapBytes,
-        stderrCapBytes: limits.stderrCapBytes,
-      });
+      if (invocation.signal?.aborted) throw canceledError();
+      const result = await pool.run(
+        {
+          callerKey: invocation.callerId ?? ANONYMOUS_CALLER,
+          sha: sha ?? `artifact:${spell.artifact.id}`,
+          binary,
+          compileTimeoutMs: limits.compileTimeoutMs,
+          stdin,
+          timeoutMs: timeoutFor(spell.config, limits),
+          stdoutCapBytes: limits.stdoutCapBytes,
+          stderrCapBytes: limits.stderrCapBytes,
+        },
+        invocation.signal,
+      );
       return toRuntimeResult(result, limits);
     },
     stats: () => pool.stats(),

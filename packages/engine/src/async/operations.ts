@@ -25,6 +25,60 @@ export interface AsyncOptions {
   cancelAfterMs?: number | undefined;
 }
 
+/** The run worker's settings for one run; defaults come from the engine. */
+export interface RunQueuedOptions {
+  /** A claimed row older than this, met again by a retried job, is failed `interrupted` (default: the engine's `staleRunningMs`). */
+  staleRunningMs?: number;
+  /** How often a running run's row is read to learn of a cancel made by any process (default 250 ms). */
+  cancelPollMs?: number;
+}
+
+const DEFAULT_CANCEL_POLL_MS = 250;
+
+/**
+ * Aborts the returned signal when the row stops being `running` (a cancel served by any API
+ * process, or a stale sweep): one indexed read per poll, no change to the store or the schema.
+ */
+function watchForCancel(
+  runs: AsyncExecutionStore,
+  execution: { id: string; userId: string },
+  pollMs: number,
+): { signal: AbortSignal; stop(): void } {
+  const controller = new AbortController();
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(poll, pollMs);
+    // A poll must never keep a stopping process alive.
+    timer.unref?.();
+  };
+  const poll = async () => {
+    try {
+      const row = await runs.getOwned(execution.id, execution.userId);
+      if (!stopped && row && row.status !== "running") {
+        controller.abort(
+          new AppError("EXECUTION_CANCELED", "The execution was canceled while it ran", {
+            reason: "canceled",
+          }),
+        );
+        return;
+      }
+    } catch {
+      // A failed read is tried again at the next poll: the finish is conditional on `running` anyway.
+    }
+    schedule();
+  };
+  schedule();
+  return {
+    signal: controller.signal,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
 /** Asynchronous executions (issue 13): execute with a queue, the worker's run, the owner's reads and cancel. */
 export interface ExecutionOperations {
   /**
@@ -36,8 +90,12 @@ export interface ExecutionOperations {
     request: ExecuteRequest,
     options: AsyncOptions,
   ): Promise<ExecuteOutput | ExecuteAccepted>;
-  /** The worker's entry point: runs a queued execution once (a claimed row), settles, stores. */
-  runQueued(executionId: string): Promise<void>;
+  /**
+   * The worker's entry point: runs a queued execution once (a claimed row), settles, stores. While
+   * it runs, its row is read every `cancelPollMs`: once another process canceled it, the runtime's
+   * signal aborts (the sandbox is killed, the upstream request aborted) and the money is released.
+   */
+  runQueued(executionId: string, options?: RunQueuedOptions): Promise<void>;
   get(session: Session, input: { id: string }): Promise<{ ok: true; execution: ExecutionView }>;
   list(
     session: Session,
@@ -243,7 +301,7 @@ export function createExecutionOperations(
       return accepted(execution.id, status);
     },
 
-    async runQueued(executionId) {
+    async runQueued(executionId, options = {}) {
       const runs = requireStore();
       const startedAt = context.clock.monotonicMs();
       const claimed = await runs.claim(executionId);
@@ -262,7 +320,7 @@ export function createExecutionOperations(
         // fails and its money is released (before that, the live worker may still finish it).
         const stale = await runs.failStale(
           executionId,
-          context.staleRunningMs,
+          options.staleRunningMs ?? context.staleRunningMs,
           {
             kind: "failed",
             error: {
@@ -292,6 +350,7 @@ export function createExecutionOperations(
       };
       const runContext: EngineContext = { ...context, executions };
       const lookup = await context.spells.findBySlug(execution.slug, execution.userId);
+      const watch = watchForCancel(runs, execution, options.cancelPollMs ?? DEFAULT_CANCEL_POLL_MS);
       try {
         if (!lookup || lookup.spell.id !== execution.spellId || lookup.spell.disabled) {
           throw new AppError("SPELL_NOT_FOUND", `No spell ${execution.slug}`, { spell: execution.slug });
@@ -303,6 +362,7 @@ export function createExecutionOperations(
           charge,
           loggedAtStart: true,
           startedAt,
+          signal: watch.signal,
         });
       } catch (thrown) {
         if (!lookup || lookup.spell.id !== execution.spellId || lookup.spell.disabled) {
@@ -318,6 +378,8 @@ export function createExecutionOperations(
           await release(charge);
         }
         // Otherwise the run's failure is stored (and its money released) by runAndSettle.
+      } finally {
+        watch.stop();
       }
     },
 

@@ -23,6 +23,11 @@ export interface PaidRun {
   loggedAtStart: boolean;
   /** `clock.monotonicMs()` when the request arrived. */
   startedAt: number;
+  /**
+   * Aborted when the run is canceled (asynchronous runs only): the runtime stops its work. The
+   * synchronous path passes none, so a client that disconnects never stops a paid run.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -46,7 +51,13 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
         runtime: spell.runtime,
       });
     }
-    const result = await runtime.run({ executionId: execution.id, spell, input, callerId: execution.userId });
+    const result = await runtime.run({
+      executionId: execution.id,
+      spell,
+      input,
+      callerId: execution.userId,
+      ...(paid.signal ? { signal: paid.signal } : {}),
+    });
     output = result.output;
     log = result.log ?? null;
   } catch (thrown) {

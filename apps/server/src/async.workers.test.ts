@@ -1,0 +1,261 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createStripeEvent,
+  type FakeStripeServer,
+  signWebhookPayload,
+  startFakeStripeServer,
+} from "@spell/billing/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunWorker, startRunWorker } from "./run-worker.ts";
+import {
+  type CountingUpstream,
+  RETURN_ORIGIN,
+  startCountingUpstream,
+  WEBHOOK_SECRET,
+} from "./testutil/billing.ts";
+import { type Caller, type Harness, startHarness } from "./testutil/harness.ts";
+import { call } from "./testutil/http.ts";
+import { type ApiProcess, startApiProcess, stopApiProcesses } from "./testutil/processes.ts";
+import { reconcile } from "./testutil/reconcile.ts";
+
+/**
+ * Asynchronous runs shared by real worker processes (`src/main.ts`, as `pnpm start` runs it) on one
+ * Postgres and one pg-boss queue, with one fake Stripe served over loopback HTTP: 500 priced runs
+ * taken by two processes (each runs once, each is captured once), and a process killed (SIGKILL)
+ * mid-run (the run ends exactly once: failed `interrupted` by another process, its authorization
+ * released, never captured, never run again).
+ */
+
+const serverUrl = process.env.DATABASE_URL;
+const RUNS = 500;
+const STRIPE_KEY = "sk_test_async_workers";
+const SIGNING_KEY = "signing-key-for-api-spells-0123456789";
+
+let stripe: FakeStripeServer;
+let upstream: CountingUpstream;
+let h: Harness;
+let dataDir: string;
+const processes: ApiProcess[] = [];
+let recovery: RunWorker | undefined;
+
+beforeAll(async () => {
+  if (!serverUrl) return;
+  stripe = await startFakeStripeServer();
+  upstream = await startCountingUpstream();
+  const billingEnv = {
+    SPELL_BILLING: "stripe",
+    STRIPE_SECRET_KEY: STRIPE_KEY,
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    STRIPE_API_BASE: stripe.url,
+    SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
+    SPELL_SIGNING_KEY: SIGNING_KEY,
+    SPELL_API_ALLOWED_HOSTS: upstream.host,
+  };
+  // The test's own instance (publishing, cards, reads); its run worker is paused below, so the
+  // runs are the spawned processes' work.
+  h = await startHarness({ env: billingEnv });
+  dataDir = await mkdtemp(join(tmpdir(), "spell-async-workers-"));
+  const env = {
+    ...billingEnv,
+    DATABASE_URL: h.testDb.url,
+    SPELL_DATA_DIR: dataDir,
+    SPELL_WASM_WORKERS: "1",
+    LOG_LEVEL: "warn",
+  };
+  // One after the other: both would otherwise seed the demo spells at the same moment.
+  processes.push(await startApiProcess({ env }));
+  processes.push(await startApiProcess({ env }));
+  await h.runWorker?.pause();
+}, 90_000);
+
+afterAll(async () => {
+  await recovery?.stop();
+  await stopApiProcesses(processes);
+  await h?.close();
+  await upstream?.close();
+  await stripe?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+/** Saves a card the way Stripe reports it (Customer made by checkout-url, then the signed webhook). */
+async function paidCaller(prefix: string): Promise<Caller> {
+  const caller = await h.user(prefix);
+  const checkout = await h.call("POST", "/api/billing/checkout-url", {
+    token: caller.token,
+    body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/no` },
+  });
+  expect(checkout.status).toBe(200);
+  const { stripeCustomerId } = await h.testDb.database.billing.getCustomer(caller.id);
+  const event = createStripeEvent("setup_intent.succeeded", {
+    id: `seti_${caller.id}`,
+    object: "setup_intent",
+    customer: stripeCustomerId,
+    payment_method: "pm_card_visa",
+    status: "succeeded",
+    metadata: {},
+  });
+  const signed = signWebhookPayload(event, WEBHOOK_SECRET);
+  const webhook = await h.call("POST", "/api/billing/webhook", {
+    body: signed.body.toString("utf8"),
+    headers: { "stripe-signature": signed.signature },
+  });
+  expect(webhook.status).toBe(200);
+  return caller;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `count` calls of `fn`, at most `width` at once. */
+async function pooled<T>(count: number, width: number, fn: (index: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < count) {
+        const index = next++;
+        results[index] = await fn(index);
+      }
+    }),
+  );
+  return results;
+}
+
+function captureRequests(paymentIntentId: string): number {
+  return stripe.fake.requestsTo(`/v1/payment_intents/${paymentIntentId}/capture`, "POST").length;
+}
+
+describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABASE_URL)", () => {
+  it(`two processes share ${RUNS} priced runs: each runs once and is captured once`, async () => {
+    await h.publish({
+      slug: "paid-echo@v1",
+      runtime: "builtin",
+      artifact: { builtin: "echo" },
+      visibility: "public",
+      priceAmount: 60,
+      currency: "usd",
+    });
+    const alice = await paidCaller("alice");
+    const bases = processes.map((started) => started.url);
+    const statuses = await pooled(RUNS, 16, async (index) => {
+      const response = await call(bases[index % bases.length] ?? "", "POST", "/api/spell/execute", {
+        token: alice.token,
+        body: { spell: "paid-echo@v1", input: { index } },
+        headers: { prefer: "respond-async" },
+      });
+      return response.status;
+    });
+    expect(statuses).toEqual(Array(RUNS).fill(202));
+
+    const rows = () =>
+      h.testDb.database.prisma.execution.findMany({
+        where: { userId: alice.id },
+        select: { id: true, status: true, outcome: true },
+      });
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const pending = (await rows()).filter((row) => row.status === "queued" || row.status === "running");
+      if (pending.length === 0) break;
+      await sleep(250);
+    }
+    const finished = await rows();
+    expect(finished).toHaveLength(RUNS);
+    expect(finished.filter((row) => row.status !== "succeeded")).toEqual([]);
+    // Each input ran once: the 500 stored outputs are the 500 indexes, none twice.
+    const indexes = finished
+      .map((row) => (row.outcome as { output?: { index?: number } }).output?.index ?? -1)
+      .sort((a, b) => a - b);
+    expect(indexes).toEqual(Array.from({ length: RUNS }, (_, index) => index));
+
+    await expect
+      .poll(
+        async () =>
+          (
+            await h.testDb.database.prisma.billingRecord.findMany({
+              where: { userId: alice.id, status: "succeeded" },
+            })
+          ).length,
+        { timeout: 30_000 },
+      )
+      .toBe(RUNS);
+    const records = await h.testDb.database.prisma.billingRecord.findMany({ where: { userId: alice.id } });
+    expect(new Set(records.map((record) => record.executionId)).size).toBe(RUNS);
+    // Never two captures of one payment (each process's capture is keyed, and only one worker ran it).
+    const captures = records.map((record) => captureRequests(record.paymentIntentId));
+    expect(captures.filter((count) => count !== 1)).toEqual([]);
+    await reconcile({ database: h.testDb.database, stripe: stripe.fake.state });
+  }, 150_000);
+
+  it("a worker process killed mid-run: the run ends once, failed interrupted, released, never captured", async () => {
+    const [victim, other] = processes;
+    if (!victim || !other) throw new Error("two processes expected");
+    // Only the victim takes jobs now.
+    await other.stop("SIGTERM");
+    // The recovering worker: another process's pg-boss with a short job expiry (written to the
+    // shared queue, so the victim's job gets it) and a frequent expiry check; it works only after
+    // the kill, with a short stale window for claimed rows.
+    recovery = await startRunWorker({
+      connectionString: h.testDb.url,
+      concurrency: 1,
+      expireInSeconds: 2,
+      maintenanceIntervalSeconds: 1,
+    });
+    await h.publish({
+      slug: "paid-slow@v1",
+      runtime: "api",
+      artifact: { apiEndpoint: upstream.url },
+      visibility: "public",
+      priceAmount: 75,
+      currency: "usd",
+      config: { timeoutMs: 30_000 },
+    });
+    const bob = await paidCaller("bob");
+    upstream.delayMs = 30_000;
+    const runsBefore = upstream.runs();
+    const accepted = await call(victim.url, "POST", "/api/spell/execute", {
+      token: bob.token,
+      body: { spell: "paid-slow@v1", input: {} },
+      headers: { prefer: "respond-async" },
+    });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    const executionId = accepted.body.executionId as string;
+    // The victim's worker claimed the run and its upstream request is in flight.
+    await expect.poll(() => upstream.inFlight(), { timeout: 10_000, interval: 10 }).toBe(1);
+    const row = () => h.testDb.database.prisma.execution.findUniqueOrThrow({ where: { id: executionId } });
+    expect((await row()).status).toBe("running");
+
+    expect(await victim.stop("SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
+    const engine = h.engine.executions;
+    if (!engine) throw new Error("the harness engine has no asynchronous executions");
+    await recovery.work((id) => engine.runQueued(id, { staleRunningMs: 1_000 }));
+
+    await expect.poll(async () => (await row()).status, { timeout: 20_000, interval: 100 }).toBe("failed");
+    const ended = await row();
+    expect(ended.outcome).toMatchObject({
+      kind: "failed",
+      error: { code: "RUNTIME_ERROR", details: { reason: "interrupted" } },
+    });
+    const record = await h.testDb.database.prisma.billingRecord.findUniqueOrThrow({ where: { executionId } });
+    await expect
+      .poll(
+        async () =>
+          (await h.testDb.database.prisma.billingRecord.findUnique({ where: { executionId } }))?.status,
+      )
+      .toBe("canceled");
+    expect(stripe.fake.state.paymentIntents.get(record.paymentIntentId)?.status).toBe("canceled");
+    expect(captureRequests(record.paymentIntentId)).toBe(0);
+
+    // Nothing runs it again: the retried job found the row already failed.
+    await sleep(1_500);
+    expect(upstream.runs()).toBe(runsBefore + 1);
+    expect((await row()).status).toBe("failed");
+    const read = await h.call("GET", `/api/executions/get?id=${executionId}`, { token: bob.token });
+    expect(read.body.execution).toMatchObject({
+      status: "failed",
+      error: { code: "RUNTIME_ERROR", details: { reason: "interrupted" } },
+      billing: { charged: false },
+    });
+    await reconcile({ database: h.testDb.database, stripe: stripe.fake.state });
+  }, 60_000);
+});
