@@ -15,8 +15,11 @@ export interface CliContext {
   stderrIsTTY?: boolean;
 }
 
-/** Exit codes by class of failure, so scripts can tell them apart. */
-export const EXIT = { ok: 0, other: 1, usage: 2, auth: 3, payment: 4 } as const;
+/**
+ * Exit codes by class of failure, so scripts can tell them apart. `canceled`: the run was canceled
+ * (or passed its Cancel-After deadline); `pending`: it had not finished when the CLI stopped waiting.
+ */
+export const EXIT = { ok: 0, other: 1, usage: 2, auth: 3, payment: 4, canceled: 5, pending: 6 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** A failure found by the CLI itself, before or after talking to the server. */
@@ -28,6 +31,20 @@ export class CliError extends Error {
   constructor(code: string, message: string, exitCode: ExitCode = EXIT.usage) {
     super(message);
     this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * The command has already printed everything (its result or the run's failure) and only the exit
+ * code is left to give: `run` returns it without printing an error.
+ */
+export class ReportedExit extends Error {
+  override readonly name = "ReportedExit";
+  readonly exitCode: ExitCode;
+
+  constructor(exitCode: ExitCode) {
+    super(`exit ${exitCode}`);
     this.exitCode = exitCode;
   }
 }

@@ -1,18 +1,25 @@
 import { readFile } from "node:fs/promises";
-import { createSpellClient, isSpellError, type SpellClient } from "@spell/sdk";
+import {
+  type AsyncExecuteOptions,
+  createSpellClient,
+  type ExecuteOptions,
+  isExecuteAccepted,
+  isSpellError,
+  type SpellClient,
+} from "@spell/sdk";
 import { Command, CommanderError, Option } from "commander";
 import { addAuthorCommands } from "./authors.ts";
 import { addBillingCommands, describeAccount } from "./billing.ts";
 import { paintFor } from "./color.ts";
 import { completionScript, SHELLS, type Shell } from "./completion.ts";
 import { readConfig, resolveConnection, updateConfig, writeConfig } from "./config.ts";
-import { type CliContext, CliError, EXIT } from "./context.ts";
+import { type CliContext, CliError, EXIT, ReportedExit } from "./context.ts";
 import { mintDevToken, peekClaims } from "./dev.ts";
+import { addRunsCommands, MAX_WAIT_SECONDS, parseSeconds, printAccepted } from "./executions.ts";
 import { attachFiles, extractOutputs, type FieldPath, parseFieldPath, parseInput } from "./files.ts";
 import { parseAmount, parseJsonObject } from "./flags.ts";
 import { describeError, errorJson, formatPrice, pretty, table } from "./format.ts";
 import { resolveUserPath } from "./paths.ts";
-import { findRun, runDetails, runsTable } from "./runs.ts";
 import { startSpinner } from "./spinner.ts";
 import { CLI_VERSION } from "./version.ts";
 
@@ -72,6 +79,12 @@ export function buildProgram(ctx: CliContext): Command {
       [],
     )
     .option("-k, --idempotency-key <key>", "a repeat with the same key returns the first result")
+    .option("--async", "queue the run and print its execution id at once (follow it: spell runs wait <id>)")
+    .option(
+      "--wait <seconds>",
+      `wait up to ${MAX_WAIT_SECONDS}s for the result, else print the execution id (exit ${EXIT.pending})`,
+    )
+    .option("--cancel-after <seconds>", "with --async or --wait: abort the run if it has not started by then")
     .option("--json", "print the raw JSON result")
     .action(async (slug: string, opts, cmd: Command) => {
       const {
@@ -80,19 +93,36 @@ export function buildProgram(ctx: CliContext): Command {
         out: outs,
         idempotencyKey,
         json,
+        async: respondAsync,
+        wait,
+        cancelAfter,
       } = opts as {
         input?: string;
         file: FieldPath[];
         out: FieldPath[];
         idempotencyKey?: string;
         json?: boolean;
+        async?: boolean;
+        wait?: string;
+        cancelAfter?: string;
       };
+      const options = executeOptions({ idempotencyKey, respondAsync, wait, cancelAfter });
       const body = await attachFiles(ctx, await parseInput(ctx, input), file);
       const spell = await client(cmd);
-      const spinner = startSpinner(ctx, `running ${slug}…`, { quiet: json === true });
-      const result = await spell
-        .execute(slug, body, idempotencyKey ? { idempotencyKey } : {})
-        .finally(() => spinner.stop());
+      const spinner = startSpinner(ctx, `running ${slug}…`, {
+        quiet: json === true || respondAsync === true,
+      });
+      const answer = await ("wait" in options || "respondAsync" in options
+        ? spell.execute(slug, body, options as AsyncExecuteOptions)
+        : spell.execute(slug, body, options)
+      ).finally(() => spinner.stop());
+      if (isExecuteAccepted(answer)) {
+        printAccepted(ctx, answer, json === true);
+        // --async asked for exactly this; a --wait that ran out did not get its result.
+        if (respondAsync !== true) throw new ReportedExit(EXIT.pending);
+        return;
+      }
+      const result = answer;
       const { rest, written } = await extractOutputs(ctx, result.output, outs);
       if (json) {
         out(`${JSON.stringify({ ...result, output: rest })}\n`);
@@ -194,23 +224,7 @@ export function buildProgram(ctx: CliContext): Command {
       }
     });
 
-  program
-    .command("runs")
-    .description("Your recent executions with status and cost, or one of them by id")
-    .argument("[executionId]", "show this execution only")
-    .option("--json", "print the raw JSON result")
-    .action(async (executionId: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      const { usage } = await (await client(cmd)).me();
-      const paint = paintFor(ctx, "stdout");
-      if (executionId !== undefined) {
-        const found = findRun(usage.recent, executionId);
-        return out(
-          opts.json ? `${JSON.stringify({ ok: true, execution: found })}\n` : runDetails(found, paint),
-        );
-      }
-      if (opts.json) return out(`${JSON.stringify({ ok: true, executions: usage.recent })}\n`);
-      out(runsTable(usage.recent, paint));
-    });
+  addRunsCommands(program, ctx, { client });
 
   const admin = program
     .command("admin")
@@ -426,6 +440,29 @@ function devOptions(opts: LoginOptions) {
   return { sub: opts.sub, admin: Boolean(opts.admin), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) };
 }
 
+/** `spell exec`'s flags as the SDK's options: `--async` / `--wait` / `--cancel-after` set the headers. */
+function executeOptions(flags: {
+  idempotencyKey: string | undefined;
+  respondAsync: boolean | undefined;
+  wait: string | undefined;
+  cancelAfter: string | undefined;
+}): ExecuteOptions | AsyncExecuteOptions {
+  const base = flags.idempotencyKey ? { idempotencyKey: flags.idempotencyKey } : {};
+  if (flags.respondAsync && flags.wait !== undefined)
+    throw new CliError("USAGE", "give either --async or --wait <seconds>, not both");
+  const cancelAfter =
+    flags.cancelAfter === undefined ? {} : { cancelAfter: parseSeconds("--cancel-after", flags.cancelAfter) };
+  if (flags.respondAsync) return { ...base, ...cancelAfter, respondAsync: true };
+  if (flags.wait !== undefined)
+    return { ...base, ...cancelAfter, wait: parseSeconds("--wait", flags.wait, MAX_WAIT_SECONDS) };
+  if (flags.cancelAfter !== undefined)
+    throw new CliError(
+      "USAGE",
+      "--cancel-after applies to an asynchronous run: add --async or --wait <seconds>",
+    );
+  return base;
+}
+
 /** `--json` among the options (not after `--`), for failures before any command's action runs. */
 function wantsJson(argv: string[]): boolean {
   const end = argv.indexOf("--");
@@ -457,6 +494,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       }
       return EXIT.usage;
     }
+    if (error instanceof ReportedExit) return error.exitCode;
     const { text, exitCode } = describeError(error, paintFor(ctx, "stderr"));
     if (json) ctx.stdout(`${JSON.stringify(errorJson(error))}\n`);
     else ctx.stderr(text);

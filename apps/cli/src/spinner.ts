@@ -7,6 +7,8 @@ const FRAME_MS = 100;
 const CLEAR_LINE = "\r\u001b[2K";
 
 export interface Spinner {
+  /** Replaces the label from the next frame on (a status that changed while waiting). */
+  update(label: string): void;
   stop(): void;
 }
 
@@ -14,8 +16,13 @@ export interface Spinner {
  * `⠋ running echo@v1… 1.2s` on standard error while something slow runs, redrawn in place; only
  * on a terminal (never into a pipe or a log file) and never in `--json` mode (callers pass `quiet`).
  */
-export function startSpinner(ctx: CliContext, label: string, options: { quiet?: boolean } = {}): Spinner {
-  if (options.quiet || ctx.stderrIsTTY !== true) return { stop() {} };
+export function startSpinner(
+  ctx: CliContext,
+  initialLabel: string,
+  options: { quiet?: boolean } = {},
+): Spinner {
+  if (options.quiet || ctx.stderrIsTTY !== true) return { update() {}, stop() {} };
+  let label = initialLabel;
   const started = Date.now();
   let frame = 0;
   let shown = false;
@@ -32,6 +39,9 @@ export function startSpinner(ctx: CliContext, label: string, options: { quiet?: 
   }, SPINNER_DELAY_MS);
   delay.unref?.();
   return {
+    update(next) {
+      label = next;
+    },
     stop() {
       clearTimeout(delay);
       if (ticker) clearInterval(ticker);

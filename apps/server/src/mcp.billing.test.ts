@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectMcp } from "./mcp/testing.ts";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { connectMcp, type McpTestClient } from "./mcp/testing.ts";
 import { toolNameOf } from "./mcp/tool-names.ts";
 import { type StripeHarness, startStripeHarness } from "./testutil/billing.ts";
 
@@ -8,6 +9,9 @@ beforeAll(async () => {
   s = await startStripeHarness();
 });
 afterAll(() => s?.close());
+afterEach(async () => {
+  await s.h.runWorker?.resume();
+});
 
 describe("MCP priced spells", () => {
   it("shows the price in the description and _meta", async () => {
@@ -64,6 +68,95 @@ describe("MCP priced spells", () => {
       expect(again._meta?.["spell/execution"]).toEqual(result._meta?.["spell/execution"]);
       expect(s.fake.requestsTo("/v1/payment_intents", "POST").length).toBe(intents + 1);
       expect(s.upstream.runs()).toBe(runs + 1);
+    } finally {
+      await mcp.close();
+    }
+  });
+});
+
+const ZTask = z.looseObject({ taskId: z.string(), status: z.string() });
+const ZCallResult = z.looseObject({
+  content: z.array(z.unknown()),
+  isError: z.boolean().optional(),
+  _meta: z.record(z.string(), z.unknown()).optional(),
+});
+
+async function intentOf(executionId: string) {
+  return s.h.testDb.database.prisma.billingRecord.findUnique({ where: { executionId } });
+}
+
+/** 2025-11-25: a task-augmented call of the priced spell; its task id is the execution id. */
+async function priceTask(mcp: McpTestClient): Promise<string> {
+  const created = await mcp.client.request(
+    { method: "tools/call", params: { name: toolNameOf(s.countedSlug), arguments: { t: 1 }, task: {} } },
+    z.looseObject({ task: ZTask }),
+  );
+  return created.task.taskId;
+}
+
+// pg-boss needs a PostgreSQL server: the embedded database has no MCP tasks (mcp.tasks.embedded.test.ts).
+describe.runIf(process.env.DATABASE_URL)("MCP priced spells as tasks", () => {
+  it("without a card the task-augmented call is refused: no task, nothing authorized, queued or run", async () => {
+    const dave = await s.h.user("dave");
+    const runs = s.upstream.runs();
+    const intents = s.fake.requestsTo("/v1/payment_intents", "POST").length;
+    const mcp = await connectMcp(s.h.url, dave.token, "legacy");
+    try {
+      const refused = await mcp.client.request(
+        { method: "tools/call", params: { name: toolNameOf(s.countedSlug), arguments: {}, task: {} } },
+        ZCallResult,
+      );
+      expect(refused.isError).toBe(true);
+      expect(refused).not.toHaveProperty("task");
+      expect(refused._meta?.["spell/error"]).toMatchObject({ code: "PAYMENT_METHOD_REQUIRED" });
+      expect(s.upstream.runs()).toBe(runs);
+      expect(s.fake.requestsTo("/v1/payment_intents", "POST")).toHaveLength(intents);
+      // As on a synchronous priced call the refusal is recorded (failed), never queued.
+      const listed = await s.h.call("GET", "/api/executions", { token: dave.token });
+      expect(listed.body.executions.map((e: { status: string }) => e.status)).toEqual(["failed"]);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("with a card: authorized before the task is answered, captured once after the run", async () => {
+    const erin = await s.h.user("erin");
+    await s.saveCard(erin);
+    const mcp = await connectMcp(s.h.url, erin.token, "legacy");
+    try {
+      await s.h.runWorker?.pause();
+      const taskId = await priceTask(mcp);
+      expect((await intentOf(taskId))?.status).toBe("pending");
+      await s.h.runWorker?.resume();
+      const result = await mcp.client.request({ method: "tasks/result", params: { taskId } }, ZCallResult);
+      expect(result._meta?.["spell/execution"]).toMatchObject({ billing: { charged: true, amount: 75 } });
+      await expect.poll(async () => (await intentOf(taskId))?.status).toBe("succeeded");
+      const record = await intentOf(taskId);
+      expect(
+        s.fake.requestsTo(`/v1/payment_intents/${record?.paymentIntentId}/capture`, "POST"),
+      ).toHaveLength(1);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("tasks/cancel of a queued priced task: never run, the authorization released", async () => {
+    const frank = await s.h.user("frank");
+    await s.saveCard(frank);
+    const runs = s.upstream.runs();
+    const mcp = await connectMcp(s.h.url, frank.token, "legacy");
+    try {
+      await s.h.runWorker?.pause();
+      const taskId = await priceTask(mcp);
+      const canceled = await mcp.client.request({ method: "tasks/cancel", params: { taskId } }, ZTask);
+      expect(canceled.status).toBe("cancelled");
+      await s.h.runWorker?.resume();
+      await expect.poll(async () => (await intentOf(taskId))?.status).toBe("canceled");
+      expect(s.upstream.runs()).toBe(runs);
+      const record = await intentOf(taskId);
+      expect(
+        s.fake.requestsTo(`/v1/payment_intents/${record?.paymentIntentId}/capture`, "POST"),
+      ).toHaveLength(0);
     } finally {
       await mcp.close();
     }

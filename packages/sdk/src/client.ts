@@ -141,13 +141,59 @@ export interface SpellClientOptions {
   fetch?: SpellFetch;
 }
 
+/** Options of a synchronous `execute`: the call answers the finished run. */
+export interface ExecuteOptions {
+  /** A repeated key returns the first result and runs nothing (the `Idempotency-Key` header). */
+  idempotencyKey?: string;
+  /** Refuse the run if it would cost more than this (minor units). */
+  maxCost?: number;
+}
+
+/**
+ * Options of an asynchronous `execute` (`Prefer` on that call only): `wait` seconds (0–60) answers
+ * the result if the run finishes in time, else the accepted execution; `respondAsync` answers the
+ * accepted execution at once. Exactly one of the two.
+ */
+export type AsyncExecuteOptions = ExecuteOptions & {
+  /** `Cancel-After`: a run not started within this many seconds is aborted and never charged. */
+  cancelAfter?: number;
+} & ({ wait: number; respondAsync?: never } | { respondAsync: true; wait?: never });
+
+/** What `executions.wait` accepts besides the id. */
+export interface WaitOptions {
+  /** Give up after this long with the last state read (default 60 s). */
+  timeoutMs?: number;
+  /** Called with each state read whose status differs from the previous one (the first included). */
+  onUpdate?: (execution: Execution) => void;
+  /** Stops the polling: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Whether `execute` answered an accepted (not yet finished) execution rather than its result. */
+export function isExecuteAccepted(result: ExecuteResult | ExecuteAccepted): result is ExecuteAccepted {
+  return "location" in result && (result.status === "queued" || result.status === "running");
+}
+
+/** The statuses after which an execution never changes again. */
+export const TERMINAL_EXECUTION_STATUSES: readonly Execution["status"][] = [
+  "succeeded",
+  "failed",
+  "canceled",
+];
+
 export interface SpellClient {
-  /** Runs a spell. A repeated `idempotencyKey` returns the first result and runs nothing. */
+  /** Runs a spell and answers the finished run. A repeated `idempotencyKey` returns the first result. */
+  execute(slug: string, input?: Record<string, unknown>, options?: ExecuteOptions): Promise<ExecuteResult>;
+  /**
+   * Runs a spell asynchronously: the refusals (unknown spell, no card, …) are thrown as on a
+   * synchronous call; then the result if it finished within `wait`, else the accepted execution —
+   * tell them apart with `isExecuteAccepted` and follow it with `executions.wait`.
+   */
   execute(
     slug: string,
-    input?: Record<string, unknown>,
-    options?: { idempotencyKey?: string; maxCost?: number },
-  ): Promise<ExecuteResult>;
+    input: Record<string, unknown> | undefined,
+    options: AsyncExecuteOptions,
+  ): Promise<ExecuteResult | ExecuteAccepted>;
   /** What running the spell would cost the caller, without running it. */
   estimate(slug: string): Promise<EstimateResult>;
   /** The spells the caller may run. */
@@ -186,9 +232,9 @@ export interface SpellClient {
     cancel(executionId: string): Promise<CancelExecutionResult>;
     /**
      * Polls until the execution is `succeeded`, `failed` or `canceled` (default at most 60 s, then
-     * the last state read); `intervalMs` starts at 100 ms and doubles up to 2 s.
+     * the last state read); the interval starts at 100 ms and doubles up to 2 s.
      */
-    wait(executionId: string, options?: { timeoutMs?: number }): Promise<ExecutionResult>;
+    wait(executionId: string, options?: WaitOptions): Promise<ExecutionResult>;
   };
   billing: {
     checkoutUrl(input: CheckoutUrlInput): Promise<UrlResult>;
@@ -230,23 +276,57 @@ function refuseNonJson(fetch: SpellFetch): SpellFetch {
   };
 }
 
+/** The `Prefer` / `Cancel-After` headers of an asynchronous call; none for a synchronous one. */
+function asyncHeaders(options: ExecuteOptions | AsyncExecuteOptions): Record<string, string> | undefined {
+  const { wait, respondAsync, cancelAfter } = options as Partial<AsyncExecuteOptions> & {
+    wait?: number;
+    respondAsync?: boolean;
+  };
+  const headers: Record<string, string> = {};
+  if (respondAsync === true) headers.prefer = "respond-async";
+  else if (wait !== undefined) headers.prefer = `wait=${wait}`;
+  if (cancelAfter !== undefined) headers["cancel-after"] = String(cancelAfter);
+  return Object.keys(headers).length === 0 ? undefined : headers;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /** A typed Spell client over tRPC. Every friendly method rejects with a `SpellError`. */
 export function createSpellClient(options: SpellClientOptions): SpellClient {
   const baseUrl = trimSlash(options.baseUrl);
   const url = `${baseUrl}/trpc`;
-  const headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  const auth: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const fetch = refuseNonJson(options.fetch ?? globalThis.fetch);
-  // httpLink rather than the batch link: one call, one HTTP status, which keeps errors 1:1.
+  // httpLink rather than the batch link: one call, one HTTP status, which keeps errors 1:1. A
+  // call's own headers (Prefer, Cancel-After) travel in its operation context.
+  const headers = ({ op }: { op: { context: Record<string, unknown> } }) => ({
+    ...auth,
+    ...(op.context.headers as Record<string, string> | undefined),
+  });
   const links = [httpLink({ url, headers, fetch })];
   const trpc = createTRPCUntypedClient({ links });
 
   async function call<P extends keyof SpellProcedures>(
     path: P,
     input: SpellProcedures[P]["input"],
+    callHeaders?: Record<string, string>,
   ): Promise<SpellProcedures[P]["output"]> {
     const { type } = PROCEDURE_TYPES[path];
+    const opts = callHeaders ? { context: { headers: callHeaders } } : undefined;
     try {
-      const result = type === "query" ? trpc.query(path, input) : trpc.mutation(path, input);
+      const result = type === "query" ? trpc.query(path, input, opts) : trpc.mutation(path, input, opts);
       return (await result) as SpellProcedures[P]["output"];
     } catch (error) {
       throw toSpellError(error, baseUrl);
@@ -255,15 +335,27 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
 
   const getExecution = (id: string) => call("executions.get", { id });
 
-  return {
-    // Without a `Prefer` header (tRPC sends none) execute always answers the finished run.
-    execute: async (spell, input = {}, { idempotencyKey, maxCost } = {}) =>
-      (await call("spell.execute", {
+  // Without a `Prefer` header the server always answers the finished run.
+  async function execute(
+    spell: string,
+    input: Record<string, unknown> = {},
+    options: ExecuteOptions | AsyncExecuteOptions = {},
+  ): Promise<ExecuteResult | ExecuteAccepted> {
+    const { idempotencyKey, maxCost } = options;
+    return call(
+      "spell.execute",
+      {
         spell,
         input,
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
         ...(maxCost === undefined ? {} : { maxCost }),
-      })) as ExecuteResult,
+      },
+      asyncHeaders(options),
+    );
+  }
+
+  return {
+    execute: execute as SpellClient["execute"],
     estimate: (spell) => call("spell.estimate", { spell }),
     listSpells: () => call("spell.list", {}),
     me: () => call("me", {}),
@@ -289,15 +381,19 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
       get: getExecution,
       list: (input = {}) => call("executions.list", input),
       cancel: (id) => call("executions.cancel", { id }),
-      async wait(id, { timeoutMs = 60_000 } = {}) {
+      async wait(id, { timeoutMs = 60_000, onUpdate, signal } = {}) {
         const deadline = Date.now() + timeoutMs;
         let delay = 100;
+        let last: string | undefined;
         for (;;) {
+          signal?.throwIfAborted();
           const result = await getExecution(id);
           const { status } = result.execution;
-          if (status === "succeeded" || status === "failed" || status === "canceled") return result;
+          if (status !== last) onUpdate?.(result.execution);
+          last = status;
+          if (TERMINAL_EXECUTION_STATUSES.includes(status)) return result;
           if (Date.now() + delay > deadline) return result;
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await sleep(delay, signal);
           delay = Math.min(delay * 2, 2_000);
         }
       },

@@ -1,5 +1,6 @@
 export {
   type AdminSpendLimitsInput,
+  type AsyncExecuteOptions,
   type AuthorPublishInput,
   type AuthorRunsInput,
   type AuthorRunsResult,
@@ -14,10 +15,12 @@ export {
   type EstimateResult,
   type ExecuteAccepted,
   type ExecuteInput,
+  type ExecuteOptions,
   type ExecuteResult,
   type Execution,
   type ExecutionResult,
   type HistoryResult,
+  isExecuteAccepted,
   type ListExecutionsInput,
   type ListExecutionsResult,
   type ListSpellsResult,
@@ -38,6 +41,7 @@ export {
   type SpellSummary,
   type SpellVersionsResult,
   type SpendLimitsInput,
+  TERMINAL_EXECUTION_STATUSES,
   type TeamMembersInput,
   type TeamMembersResult,
   type TopUpInput,
@@ -45,5 +49,6 @@ export {
   type UpdateSpellInput,
   type UpdateSpellResult,
   type UrlResult,
+  type WaitOptions,
 } from "./client.ts";
 export { isSpellError, SpellError, toSpellError } from "./errors.ts";

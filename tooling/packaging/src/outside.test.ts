@@ -122,7 +122,7 @@ describe("@spell/sdk installed from its tarball", () => {
   });
 
   const consumer = [
-    'import { createSpellClient, isSpellError, type ExecuteResult, type SpellError } from "@spell/sdk";',
+    'import { createSpellClient, isExecuteAccepted, isSpellError, type ExecuteResult, type SpellError } from "@spell/sdk";',
     'const client = createSpellClient({ baseUrl: "http://127.0.0.1:8787", token: "t" });',
     "export async function main(): Promise<string> {",
     "  try {",
@@ -139,6 +139,20 @@ describe("@spell/sdk installed from its tarball", () => {
     "    }",
     "    throw error;",
     "  }",
+    "}",
+    "export async function later(): Promise<string> {",
+    '  const answer = await client.execute("echo@v1", {}, { respondAsync: true, cancelAfter: 30 });',
+    "  if (isExecuteAccepted(answer)) {",
+    "    const seen: string[] = [];",
+    "    const onUpdate = (execution: { status: string }) => void seen.push(execution.status);",
+    "    const done = await client.executions.wait(answer.executionId, { timeoutMs: 5000, onUpdate });",
+    "    return done.execution.status + answer.location;",
+    "  }",
+    "  // @ts-expect-error: an accepted execution has no output, so the union must be narrowed first",
+    '  const unnarrowed = (await client.execute("echo@v1", {}, { wait: 5 })).output;',
+    "  // @ts-expect-error: wait and respondAsync are exclusive",
+    '  await client.execute("echo@v1", {}, { wait: 1, respondAsync: true });',
+    "  return String(answer.output) + String(unnarrowed);",
     "}",
   ].join("\n");
 

@@ -6,6 +6,7 @@ import type { Express, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../errors.ts";
 import { sendError } from "../http/guards.ts";
 import { authInfoOf, createSpellMcpServer } from "./server.ts";
+import { tasksAvailable } from "./tasks.ts";
 
 export interface McpOptions {
   /**
@@ -90,10 +91,13 @@ export function mountMcp(app: Express, options: MountMcpOptions): void {
   };
 
   // One handler for the process; each request gets its own server instance from the factory.
-  const mcp = createMcpHandler((ctx) => createSpellMcpServer(engine, ctx.authInfo), {
-    maxRequestBodySize: options.maxBodySize,
-    onerror: (error) => logger.error("MCP", error),
-  });
+  const mcp = createMcpHandler(
+    async (ctx) => createSpellMcpServer(engine, ctx.authInfo, { tasks: await tasksAvailable(engine) }),
+    {
+      maxRequestBodySize: options.maxBodySize,
+      onerror: (error) => logger.error("MCP", error),
+    },
+  );
   const handle = toNodeHandler(mcp, {
     maxRequestBodySize: options.maxBodySize,
     onerror: (error) => logger.error("MCP", error),

@@ -6,6 +6,7 @@ import {
 } from "@modelcontextprotocol/server";
 import { AppError, toAppError, ZExecuteInput } from "@spell/contracts";
 import type { Engine, Session } from "@spell/engine";
+import { callAsTask, declaresTasks, eraOf, registerTaskHandlers, TASKS_EXTENSION } from "./tasks.ts";
 import { slugOfToolName } from "./tool-names.ts";
 import { errorResult, META, successResult, toolOf } from "./tools.ts";
 
@@ -40,18 +41,40 @@ function callerOf(authInfo: AuthInfo | undefined): McpCaller {
 /** JSON-RPC error code for a Spell error outside `tools/call` (the Spell code is in `data`). */
 const SPELL_ERROR = -32000;
 
+export interface SpellMcpServerOptions {
+  /**
+   * Long runs as MCP tasks over the asynchronous executions (needs the job engine: off on the
+   * embedded database, where nothing is advertised and a `task` param is ignored).
+   */
+  tasks?: boolean;
+}
+
 /**
  * A fresh MCP server for one HTTP request (stateless: nothing survives the exchange, so any API
  * process answers any request). `tools/list` is the engine's `listSpells`; `tools/call` is
- * `engine.executeSpell` with the caller's own token — the very pipeline REST and tRPC run.
+ * `engine.executeSpell` with the caller's own token — the very pipeline REST and tRPC run — or,
+ * as a task, the asynchronous execution whose row is the task's state.
  */
-export function createSpellMcpServer(engine: Engine, authInfo: AuthInfo | undefined): Server {
+export function createSpellMcpServer(
+  engine: Engine,
+  authInfo: AuthInfo | undefined,
+  options: SpellMcpServerOptions = {},
+): Server {
   const caller = callerOf(authInfo);
   const { baseUrl } = caller;
+  const executions = options.tasks ? engine.executions : undefined;
   const server = new Server(
     { name: "spell", title: "Spell", version: "0.1.0" },
     {
-      capabilities: { tools: { listChanged: false } },
+      // The SDK drops `tasks` (and tools' `execution`) toward 2026-07-28 peers and `extensions`
+      // is how those peers learn of the tasks extension.
+      capabilities: executions
+        ? {
+            tools: { listChanged: false },
+            tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+            extensions: { [TASKS_EXTENSION]: {} },
+          }
+        : { tools: { listChanged: false } },
       supportedProtocolVersions: MCP_PROTOCOL_VERSIONS,
       instructions:
         "Each tool is a Spell the caller may run; its price is in the description and in _meta['spell/price']. " +
@@ -67,7 +90,7 @@ export function createSpellMcpServer(engine: Engine, authInfo: AuthInfo | undefi
       const tools = spells
         .slice()
         .sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0))
-        .map(toolOf);
+        .map((spell) => toolOf(spell, { tasks: executions !== undefined }));
       return { tools };
     } catch (thrown) {
       const error = toAppError(thrown);
@@ -104,12 +127,19 @@ export function createSpellMcpServer(engine: Engine, authInfo: AuthInfo | undefi
         { baseUrl },
       );
     }
+    const era = eraOf(ctx);
+    const asTask =
+      executions !== undefined &&
+      (era === "2025" ? (request.params as { task?: unknown }).task !== undefined : declaresTasks(ctx));
     try {
+      if (asTask) return await callAsTask(executions, caller.authorization, parsed.data, era);
       return successResult(await engine.executeSpell(caller.authorization, parsed.data));
     } catch (thrown) {
       return errorResult(thrown, { baseUrl });
     }
   });
+
+  if (executions) registerTaskHandlers(server, { executions, session: caller.session, baseUrl });
 
   return server;
 }

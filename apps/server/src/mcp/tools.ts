@@ -49,8 +49,8 @@ function objectSchema(schema: Record<string, unknown> | null): Tool["inputSchema
   return { type: "object", allOf: [schema] };
 }
 
-/** One spell the caller may run, as an MCP tool. */
-export function toolOf(spell: SpellSummary): Tool {
+/** One spell the caller may run, as an MCP tool (`tasks`: it may also run as a task). */
+export function toolOf(spell: SpellSummary, options: { tasks?: boolean } = {}): Tool {
   const priced = spell.price.amount > 0;
   const sideEffects = priced || spell.runtime === "api";
   const tool: Tool = {
@@ -73,6 +73,8 @@ export function toolOf(spell: SpellSummary): Tool {
       [META.visibility]: spell.visibility,
     },
   };
+  // 2025-11-25's per-tool task support; the SDK drops the field toward 2026-07-28 peers.
+  if (options.tasks) tool.execution = { taskSupport: "optional" };
   // MCP output schemas describe `structuredContent`, which is always an object.
   if (spell.outputSchema?.type === "object") tool.outputSchema = spell.outputSchema as Tool["outputSchema"];
   return tool;
