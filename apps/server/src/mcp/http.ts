@@ -92,7 +92,7 @@ export function mountMcp(app: Express, options: MountMcpOptions): void {
 
   // One handler for the process; each request gets its own server instance from the factory.
   const mcp = createMcpHandler(
-    async (ctx) => createSpellMcpServer(engine, ctx.authInfo, { tasks: await tasksAvailable(engine) }),
+    async (ctx) => createSpellMcpServer(engine, ctx.authInfo, { tasks: tasksAvailable(engine) }),
     {
       maxRequestBodySize: options.maxBodySize,
       onerror: (error) => logger.error("MCP", error),

@@ -48,31 +48,9 @@ const SPELL_ERROR = -32000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
-const probes = new WeakMap<Engine, Promise<boolean>>();
-
-/**
- * Whether the engine can queue runs (a job engine on a PostgreSQL server; the embedded database
- * has none). Asked once per engine without a token: the queue check comes before the pipeline's
- * first step (verify the JWT), so the probe is refused either way and nothing is written.
- */
-export function tasksAvailable(engine: Engine): Promise<boolean> {
-  let probe = probes.get(engine);
-  if (!probe) {
-    const executions = engine.executions;
-    probe = executions
-      ? executions
-          .executeAsync(undefined, { spell: "probe@v1", input: {} } as ExecuteRequest, { waitMs: 0 })
-          .then(
-            () => true,
-            (thrown: unknown) => {
-              const error = toAppError(thrown);
-              return !(error.code === "SERVICE_UNAVAILABLE" && error.details.reason === "async_unavailable");
-            },
-          )
-      : Promise.resolve(false);
-    probes.set(engine, probe);
-  }
-  return probe;
+/** Whether the engine can queue runs (a job engine on a PostgreSQL server; the embedded database has none). */
+export function tasksAvailable(engine: Engine): boolean {
+  return engine.executions?.available === true;
 }
 
 type Era = "2025" | "2026";

@@ -81,6 +81,8 @@ function watchForCancel(
 
 /** Asynchronous executions (issue 13): execute with a queue, the worker's run, the owner's reads and cancel. */
 export interface ExecutionOperations {
+  /** Whether runs can be queued (a job engine is configured); false on the embedded database. */
+  readonly available: boolean;
   /**
    * The pipeline up to the charge in the request (a refusal is answered as on execute), then the
    * run is queued; answers the result when it finishes within `waitMs`, else the accepted execution.
@@ -228,6 +230,7 @@ export function createExecutionOperations(
   }
 
   return {
+    available: store !== null && queue !== null,
     async executeAsync(authorization, request, options) {
       // Refused before anything is written: no queue, no asynchronous execution.
       if (!store || !queue) throw notConfigured();
