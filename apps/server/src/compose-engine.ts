@@ -1,5 +1,6 @@
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { createTokenVerifier, type TrustedIssuerConfig } from "@spell/auth";
+import type { WebhookStore } from "@spell/db";
 import {
   type AdminStore,
   type AsyncExecutionStore,
@@ -18,6 +19,7 @@ import { createWasmRuntime, type WasmLimits } from "@spell/runtime-wasm";
 import { createSchemaValidator } from "@spell/schemas";
 import type { Env } from "./env.ts";
 import type { Metrics } from "./observability/metrics.ts";
+import { createRunWebhooks } from "./webhooks/run-webhooks.ts";
 
 const tracer = trace.getTracer("@spell/server");
 
@@ -56,6 +58,11 @@ export interface ComposeOptions {
   metrics?: Pick<Metrics, "watchWasmPool">;
   /** The job engine of asynchronous executions (pg-boss on a PostgreSQL server); unset: `Prefer` is refused. */
   runQueue?: RunQueue;
+  /**
+   * Run webhooks' outbox, when this server delivers them (a job engine and a signing secret);
+   * unset: a call with a webhook is refused (503), as `Prefer` is without a job engine.
+   */
+  webhooks?: WebhookStore;
 }
 
 /** The one place where the engine is assembled from its adapters and the configuration. */
@@ -86,7 +93,7 @@ export function composeEngine(options: ComposeOptions): Engine {
       }),
     );
   }
-  return createEngine({
+  const engine = createEngine({
     // A `spell.token` span when tracing is on; without the SDK the API's no-op tracer only calls through.
     authenticate: (authorization) =>
       tracer.startActiveSpan("spell.token", (span) =>
@@ -109,4 +116,7 @@ export function composeEngine(options: ComposeOptions): Engine {
     // Spells' declared input/output JSON Schemas, compiled once per artifact version.
     schemas: createSchemaValidator(),
   });
+  if (options.webhooks && options.runQueue)
+    engine.webhooks = createRunWebhooks(env.webhooks, options.webhooks);
+  return engine;
 }

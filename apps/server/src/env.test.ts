@@ -223,3 +223,43 @@ describe("parseEnv: production operations", () => {
     expect(parseEnv({ SPELL_DB_START_RETRIES: "0" }).databaseStartRetries).toBe(0);
   });
 });
+
+describe("parseEnv: run webhooks", () => {
+  const PRODUCTION = {
+    NODE_ENV: "production",
+    DATABASE_URL: "postgresql://127.0.0.1/x",
+    SPELL_SIGNING_KEY: "k".repeat(32),
+    SPELL_TRUSTED_ISSUERS: ISSUER,
+  };
+  const SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+
+  it("takes a Standard Webhooks secret and refuses anything else, without echoing it", () => {
+    expect(parseEnv({ SPELL_WEBHOOK_SECRET: SECRET }).webhooks.secret).toBe(SECRET);
+    expect(parseEnv({}).webhooks.secret).toBeUndefined();
+    for (const bad of ["plain-text-secret", "whsec_!!", `whsec_${Buffer.alloc(8, 1).toString("base64")}`]) {
+      expect(() => parseEnv({ SPELL_WEBHOOK_SECRET: bad })).toThrowError(
+        /SPELL_WEBHOOK_SECRET must be whsec_/,
+      );
+      try {
+        parseEnv({ SPELL_WEBHOOK_SECRET: bad });
+      } catch (error) {
+        expect((error as Error).message).not.toContain(bad);
+      }
+    }
+  });
+
+  it("requires https receivers in production only", () => {
+    expect(parseEnv({}).webhooks.requireHttps).toBe(false);
+    expect(parseEnv(PRODUCTION).webhooks.requireHttps).toBe(true);
+  });
+
+  it("admits internal receivers only outside production (tests' loopback receivers)", () => {
+    expect(parseEnv({ SPELL_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1, [::1]:9000" }).webhooks.allowedHosts).toEqual([
+      "127.0.0.1",
+      "[::1]:9000",
+    ]);
+    expect(() => parseEnv({ ...PRODUCTION, SPELL_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1" })).toThrowError(
+      /SPELL_WEBHOOK_ALLOWED_HOSTS/,
+    );
+  });
+});

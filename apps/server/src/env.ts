@@ -30,6 +30,7 @@ export const FILE_VARIABLES = [
   "DATABASE_URL",
   "STRIPE_SECRET_KEY",
   "STRIPE_WEBHOOK_SECRET",
+  "SPELL_WEBHOOK_SECRET",
 ] as const;
 
 /** Express's `trust proxy`: off, on (every hop), a hop count, or addresses/subnets/names. */
@@ -114,6 +115,18 @@ const rateLimitRule = z
     }
   });
 
+/** A Standard Webhooks secret: `whsec_` and the base64 of at least 24 random bytes. */
+const webhookSecret = optionalString.superRefine((value, ctx) => {
+  if (value === undefined) return;
+  const key = value.startsWith("whsec_") ? value.slice("whsec_".length) : "";
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, "base64").length < 24) {
+    ctx.addIssue({
+      code: "custom",
+      message: "SPELL_WEBHOOK_SECRET must be whsec_ followed by the base64 of at least 24 random bytes",
+    });
+  }
+});
+
 const ZEnvSource = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
@@ -133,6 +146,8 @@ const ZEnvSource = z.object({
   SPELL_API_ALLOWED_HOSTS: commaList,
   SPELL_API_SECRETS: jsonOf("SPELL_API_SECRETS", z.record(z.string(), z.string())),
   SPELL_SIGNING_KEY: optionalString,
+  SPELL_WEBHOOK_SECRET: webhookSecret,
+  SPELL_WEBHOOK_ALLOWED_HOSTS: commaList,
   SPELL_WASM_MEMORY_MB: optionalPositiveInt,
   SPELL_WASM_TIMEOUT_MS: optionalPositiveInt,
   SPELL_WASM_MAX_TIMEOUT_MS: optionalPositiveInt,
@@ -193,6 +208,21 @@ export interface Env {
   /** How long SIGTERM waits for in-flight requests and runs before closing everything. */
   shutdownGraceMs: number;
   api: { allowedHosts: string[]; secrets: Record<string, string>; signingKey: string | undefined };
+  /** Signed webhooks of asynchronous runs (issue 13). */
+  webhooks: {
+    /**
+     * `SPELL_WEBHOOK_SECRET` (Standard Webhooks `whsec_…`), one per deployment; unset outside
+     * production: generated once under `dataDir`; unset in production: webhooks are refused (503).
+     */
+    secret: string | undefined;
+    /** Production: receivers must be https. */
+    requireHttps: boolean;
+    /**
+     * `SPELL_WEBHOOK_ALLOWED_HOSTS`: internal hosts (`host` / `host:port`) admitted anyway, for
+     * tests' loopback receivers; refused in production.
+     */
+    allowedHosts: string[];
+  };
   /** Unset values fall back to the wasm runtime's defaults. */
   wasm: {
     memoryMb: number | undefined;
@@ -277,6 +307,9 @@ export function parseEnv(source: EnvSource = process.env, options: ParseEnvOptio
     if (raw.SPELL_TRUSTED_ISSUERS.length === 0) missing.push("SPELL_TRUSTED_ISSUERS (at least one issuer)");
     if (raw.DATABASE_URL === undefined) missing.push("DATABASE_URL");
     if (raw.SPELL_SIGNING_KEY === undefined) missing.push("SPELL_SIGNING_KEY");
+    if (raw.SPELL_WEBHOOK_ALLOWED_HOSTS.length > 0) {
+      missing.push("SPELL_WEBHOOK_ALLOWED_HOSTS unset (internal webhook receivers are for tests only)");
+    }
     if (raw.SPELL_TRUSTED_ISSUERS.some((issuer) => issuer.issuer === DEV_ISSUER)) {
       missing.push(`SPELL_TRUSTED_ISSUERS without the development issuer "${DEV_ISSUER}"`);
     }
@@ -313,6 +346,11 @@ export function parseEnv(source: EnvSource = process.env, options: ParseEnvOptio
       allowedHosts: raw.SPELL_API_ALLOWED_HOSTS,
       secrets: raw.SPELL_API_SECRETS ?? {},
       signingKey: raw.SPELL_SIGNING_KEY,
+    },
+    webhooks: {
+      secret: raw.SPELL_WEBHOOK_SECRET,
+      requireHttps: production,
+      allowedHosts: raw.SPELL_WEBHOOK_ALLOWED_HOSTS,
     },
     wasm: {
       memoryMb: raw.SPELL_WASM_MEMORY_MB,

@@ -7,7 +7,13 @@ import { join } from "node:path";
 import type { TrustedIssuerConfig } from "@spell/auth";
 import { type DevIssuer, loadOrCreateDevIssuer } from "@spell/auth/dev";
 import { AppError, type PublishInput, ZPublishInput } from "@spell/contracts";
-import { createDatabase, type Database, migrateDatabase, startEmbeddedPostgres } from "@spell/db";
+import {
+  createDatabase,
+  createWebhookStore,
+  type Database,
+  migrateDatabase,
+  startEmbeddedPostgres,
+} from "@spell/db";
 import type { Engine } from "@spell/engine";
 import { WASM_DEMOS } from "@spell/runtime-wasm";
 import type { Express } from "express";
@@ -28,6 +34,7 @@ import {
   retryWithBackoff,
 } from "./observability/start-retry.ts";
 import { startRunWorker } from "./run-worker.ts";
+import { startRunWebhookDelivery } from "./webhooks/start.ts";
 
 /** The owner of the demo spells; never a caller (no token carries this `sub` unless minted so). */
 export const SYSTEM_USER_ID = "spell-system";
@@ -135,6 +142,15 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
             connectionString: env.databaseUrl,
             onError: (error) => logger.error("run worker", error),
           });
+    // Run webhooks need the job engine and a signing secret: the environment's, or outside
+    // production one generated under dataDir; in production without one, webhooks are refused.
+    const webhookSecret =
+      runWorker === undefined
+        ? undefined
+        : (env.webhooks.secret ?? (env.production ? undefined : await devWebhookSecret(env.dataDir)));
+    if (runWorker && webhookSecret === undefined) {
+      log.warn("SPELL_WEBHOOK_SECRET is not set: executions with a webhook are refused");
+    }
     const metrics = createMetrics();
     metrics.watchDatabasePool(() => database.stats());
     const engine = composeEngine({
@@ -144,6 +160,7 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       issuers,
       billing: billing.billing,
       ...(runWorker ? { runQueue: runWorker } : {}),
+      ...(webhookSecret !== undefined ? { webhooks: createWebhookStore(database.prisma) } : {}),
       ...(options.wasm === false ? { wasm: false } : {}),
       signingKey: env.api.signingKey ?? (await devSigningKey(env.dataDir)),
     });
@@ -153,6 +170,18 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
       cleanups.push(() => runWorker.stop());
       const runQueued = engine.executions?.runQueued;
       if (runQueued) await runWorker.work(runQueued);
+    }
+    if (env.databaseUrl !== undefined && webhookSecret !== undefined) {
+      const webhooks = await startRunWebhookDelivery({
+        env,
+        connectionString: env.databaseUrl,
+        database,
+        engine,
+        secret: webhookSecret,
+        onError: (error) => logger.error("webhook worker", error),
+      });
+      // Stopped before the engine and the database close, like the run worker.
+      cleanups.push(() => webhooks.stop());
     }
 
     if (env.seedDemos)
@@ -278,6 +307,29 @@ async function devSigningKey(dataDir: string): Promise<string> {
     return key;
   } catch (error) {
     // Another process created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return (await readFile(path, "utf8")).trim();
+    throw error;
+  }
+}
+
+/**
+ * Outside production an unset SPELL_WEBHOOK_SECRET is replaced by a Standard Webhooks secret kept
+ * beside the dev issuer (`whsec_` + base64 of 32 random bytes), so receivers can keep verifying
+ * across restarts; `cat .spell/webhook-secret` shows it.
+ */
+async function devWebhookSecret(dataDir: string): Promise<string> {
+  const path = join(dataDir, "webhook-secret");
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  await mkdir(dataDir, { recursive: true });
+  const secret = `whsec_${randomBytes(32).toString("base64")}`;
+  try {
+    await writeFile(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+    return secret;
+  } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return (await readFile(path, "utf8")).trim();
     throw error;
   }

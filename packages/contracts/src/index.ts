@@ -29,6 +29,7 @@ export * from "./procedures/executions/accepted.ts";
 export * from "./procedures/executions/cancel.ts";
 export * from "./procedures/executions/get.ts";
 export * from "./procedures/executions/list.ts";
+export * from "./procedures/executions/webhook-deliveries.ts";
 export * from "./procedures/me.ts";
 export * from "./procedures/spell/estimate.ts";
 export * from "./procedures/spell/execute.ts";

@@ -5,6 +5,7 @@ import type {
   MeOutput,
   PublishOutput,
   VerifiedCaller,
+  WebhookDeliveryView,
   ZBanInput,
   ZCheckoutUrlInput,
   ZConfirmIntentInput,
@@ -79,6 +80,18 @@ export interface EngineDeps {
 
 export type ExecuteRequest = z.output<typeof ZExecuteInput>;
 
+/** The server's side of run webhooks, as the transports see it. */
+export interface RunWebhooks {
+  /**
+   * The request-time check of a webhook URL, without DNS: http(s), https in production, no
+   * credentials, not `localhost` nor a forbidden IP literal (the api runtime's SSRF policy).
+   * Throws VALIDATION_ERROR; the names are checked again at every delivery after resolving.
+   */
+  check(url: string): void;
+  /** An execution's deliveries with their attempts (the caller checked it owns the execution). */
+  deliveries(executionId: string): Promise<WebhookDeliveryView[]>;
+}
+
 /**
  * Every operation, whatever the transport (REST, tRPC, a future MCP endpoint): each one refuses a
  * caller its access does not admit, so no transport can skip the check.
@@ -130,6 +143,11 @@ export interface Engine {
    * owner's reads and cancel. Optional like `prepaid`; `createEngine` always sets it.
    */
   executions?: ExecutionOperations;
+  /**
+   * Signed webhooks of asynchronous runs (issue 13): set by the server when it runs the webhook
+   * worker (a job engine and a signing secret); unset, a call with a webhook is refused (503).
+   */
+  webhooks?: RunWebhooks;
   /** Completes an execution whose payment needed customer action, exactly once. */
   confirmIntent(session: Session, input: z.output<typeof ZConfirmIntentInput>): Promise<ExecuteOutput>;
   /** Closes every runtime. */

@@ -558,6 +558,12 @@ export interface AsyncExecutionStore {
   ): Promise<{ failed: boolean; charge: Charge | null }>;
   /** The caller's own execution; null for another user's or an unknown id. */
   getOwned(executionId: string, userId: string): Promise<ExecutionRecord | null>;
+  /**
+   * Tells `listener` the ids of webhook deliveries a transition wrote (the outbox rows of a run
+   * whose webhook asked for that event), right after the statement committed; returns the
+   * unsubscribe. Optional: only the server's webhook worker listens, the engine never does.
+   */
+  onWebhookDeliveries?(listener: (deliveryIds: string[]) => void): () => void;
   /** The caller's executions, newest first, strictly older than `before`. */
   listOwned(
     userId: string,

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AppRouter } from "@spell/api";
 import type { TrustedIssuerConfig } from "@spell/auth";
 import type { PublishInput } from "@spell/contracts";
-import { createDatabase, type Database } from "@spell/db";
+import { createDatabase, createWebhookStore, type Database } from "@spell/db";
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
 import type { Engine } from "@spell/engine";
 import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
@@ -14,6 +14,8 @@ import { type EnvSource, parseEnv } from "../env.ts";
 import type { Logger } from "../errors.ts";
 import { type RunWorker, startRunWorker } from "../run-worker.ts";
 import { BUILTIN_DEMOS, seedDemoSpells } from "../server.ts";
+import { type RunWebhookDeliveryOptions, startRunWebhookDelivery } from "../webhooks/start.ts";
+import type { WebhookWorker } from "../webhooks/worker.ts";
 import { call, type JsonResponse, type Listening, listenFirst } from "./http.ts";
 
 /** Signs tokens for ordinary users; its tokens never make an admin, whatever their scope says. */
@@ -21,6 +23,9 @@ export const USER_ISSUER = { issuer: "https://users.test", secret: "user-issuer-
 /** Admin-capable: its tokens with `scope: spell:admin` are admins. */
 export const ADMIN_ISSUER = { issuer: "https://admins.test", secret: "admin-issuer-secret-0123456789abcdef" };
 export const AUDIENCE = "spell";
+
+/** The run webhooks' signing secret of every harness unless `env` sets SPELL_WEBHOOK_SECRET. */
+export const TEST_WEBHOOK_SECRET = `whsec_${Buffer.from("spell-harness-webhook-secret-32b").toString("base64")}`;
 
 /** A third issuer in its own (default) namespace: its `alice` is not the user issuer's `alice`. */
 export const OTHER_ISSUER = { issuer: "https://other.test", secret: "other-issuer-secret-0123456789abcdef" };
@@ -73,8 +78,13 @@ export interface Instance {
   billing: BillingComposition;
   /** The asynchronous executions' pg-boss worker (on a real Postgres only). */
   runWorker?: RunWorker | undefined;
+  /** The run webhooks' delivery worker (on a real Postgres only). */
+  webhookWorker?: WebhookWorker | undefined;
   close(): Promise<void>;
 }
+
+/** Test settings of the webhook worker: a resolver, fast retries and sweeps, a shorter timeout. */
+export type HarnessWebhookOptions = Pick<RunWebhookDeliveryOptions, "lookup" | "tuning" | "timeoutMs">;
 
 export interface Harness {
   url: string;
@@ -83,6 +93,8 @@ export interface Harness {
   engine: Engine;
   /** The main instance's asynchronous-execution worker (on a real Postgres only). */
   runWorker: RunWorker | undefined;
+  /** The main instance's webhook delivery worker (on a real Postgres only). */
+  webhookWorker: WebhookWorker | undefined;
   /** A new user with a valid token (the row is created on first use, as in production). */
   user(prefix?: string): Promise<Caller>;
   /** A new admin (admin-capable issuer, `spell:admin` scope). */
@@ -114,8 +126,14 @@ async function startInstance(
   envSource: EnvSource,
   wasm: boolean,
   settlementDatabaseUrl: string | undefined,
+  webhookOptions: HarnessWebhookOptions = {},
 ): Promise<Instance & { http: Listening }> {
-  const env = parseEnv({ NODE_ENV: "test", SPELL_BILLING: "none", ...envSource });
+  const env = parseEnv({
+    NODE_ENV: "test",
+    SPELL_BILLING: "none",
+    SPELL_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    ...envSource,
+  });
   const http = await listenFirst();
   // On a real Postgres the settlement worker runs pg-boss, as in production (the embedded one: in process).
   const billing = await composeBilling(env, {
@@ -136,12 +154,25 @@ async function startInstance(
     issuers: ISSUERS,
     billing: billing.billing,
     ...(runWorker ? { runQueue: runWorker } : {}),
+    ...(runWorker ? { webhooks: createWebhookStore(database.prisma) } : {}),
     wasm,
     // SPELL_SIGNING_KEY in `env` turns the api runtime on (a counting upstream makes runs observable).
     ...(env.api.signingKey !== undefined ? { signingKey: env.api.signingKey } : {}),
   });
   const runQueued = engine.executions?.runQueued;
   if (runWorker && runQueued) await runWorker.work(runQueued);
+  const webhookWorker =
+    settlementDatabaseUrl && env.webhooks.secret !== undefined
+      ? await startRunWebhookDelivery({
+          env,
+          connectionString: settlementDatabaseUrl,
+          database,
+          engine,
+          secret: env.webhooks.secret,
+          ...webhookOptions,
+          onError: (error) => logger.error("webhook worker", error),
+        })
+      : undefined;
   http.serve(
     createApp({
       engine,
@@ -158,9 +189,11 @@ async function startInstance(
     billing,
     http,
     runWorker,
+    webhookWorker,
     close: async () => {
       await http.close();
       await runWorker?.stop();
+      await webhookWorker?.stop();
       await engine.close();
       await billing.close?.();
     },
@@ -176,6 +209,8 @@ export interface HarnessOptions {
   env?: EnvSource;
   /** Turns the wasm runtime on (off by default: its worker threads are not free on a small machine). */
   wasm?: boolean;
+  /** The webhook worker's test settings (receivers' DNS, retry delays). */
+  webhooks?: HarnessWebhookOptions;
 }
 
 /**
@@ -188,7 +223,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const envSource = options.env ?? {};
   const wasm = options.wasm ?? false;
   const settlementUrl = process.env.DATABASE_URL ? testDb.url : undefined;
-  const main = await startInstance(testDb.database, logger, envSource, wasm, settlementUrl);
+  const main = await startInstance(testDb.database, logger, envSource, wasm, settlementUrl, options.webhooks);
   await seedDemoSpells(main.engine, testDb.database, [...BUILTIN_DEMOS, ...(main.billing.demoSpells ?? [])]);
   const extra: Array<() => Promise<void>> = [];
   let adminCaller: Caller | undefined;
@@ -199,6 +234,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     testDb,
     engine: main.engine,
     runWorker: main.runWorker,
+    webhookWorker: main.webhookWorker,
     async user(prefix = "user") {
       const id = `${prefix}-${randomUUID()}`;
       return { id, token: await signToken(id) };
@@ -240,6 +276,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         { ...envSource, ...env },
         wasm,
         settlementUrl === undefined ? undefined : url,
+        options.webhooks,
       );
       const close = async () => {
         await instance.close();

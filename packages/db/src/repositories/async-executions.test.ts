@@ -1,6 +1,8 @@
+import type { RunWebhook } from "@spell/contracts";
 import type { Charge, SpellRecord, StoredOutcome } from "@spell/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, newExecution, publishRequest, type TestDatabase } from "../testing/index.ts";
+import { createWebhookStore } from "./webhooks.ts";
 
 let t: TestDatabase;
 let spell: SpellRecord;
@@ -29,14 +31,16 @@ const canceled: StoredOutcome = {
   error: { code: "EXECUTION_CANCELED", message: "canceled", details: { reason: "canceled" } },
 };
 
-async function queued(options: { charge?: Charge | null; cancelAfter?: Date | null } = {}) {
+async function queued(
+  options: { charge?: Charge | null; cancelAfter?: Date | null; webhook?: RunWebhook | null } = {},
+) {
   const execution = newExecution({ userId: "owner", spellId: spell.id, slug: spell.slug });
   await t.database.executions.begin(execution);
   await t.database.asyncExecutions.queue(execution.id, {
     input: { n: 1 },
     charge: options.charge ?? null,
     cancelAfter: options.cancelAfter ?? null,
-    webhook: null,
+    webhook: options.webhook ?? null,
   });
   return execution;
 }
@@ -156,5 +160,150 @@ describe("a run whose worker died mid-run", () => {
     expect((await t.database.executions.get(execution.id))?.status).toBe("failed");
     expect(await settlementsOf(execution.id)).toEqual([{ action: "cancel" }]);
     expect(await t.database.asyncExecutions.claim(execution.id)).toBeNull();
+  });
+});
+
+describe("the webhook outbox: a delivery written by the transition's own statement", () => {
+  const hook = (events: RunWebhook["events"]): RunWebhook => ({ url: "https://hooks.example/run", events });
+  const deliveriesOf = (executionId: string) =>
+    t.database.prisma.$queryRawUnsafe<Array<{ id: string; event: string; url: string; status: string }>>(
+      "SELECT id::text, event, url, status FROM webhook_deliveries WHERE execution_id = $1::uuid ORDER BY event DESC",
+      executionId,
+    );
+  const interrupted: StoredOutcome = {
+    kind: "failed",
+    error: { code: "RUNTIME_ERROR", message: "interrupted", details: { reason: "interrupted" } },
+  };
+
+  /** The ids the store announced while `work` ran (what the webhook worker enqueues at once). */
+  async function announced(work: () => Promise<unknown>): Promise<string[]> {
+    const ids: string[] = [];
+    const unsubscribe = t.database.asyncExecutions.onWebhookDeliveries?.((written) => ids.push(...written));
+    try {
+      await work();
+    } finally {
+      unsubscribe?.();
+    }
+    return ids;
+  }
+
+  it("the claim writes start and the finish writes completed, each once and announced after commit", async () => {
+    const execution = await queued({ webhook: hook(["start", "completed"]) });
+    const onClaim = await announced(async () => {
+      await Promise.all(Array.from({ length: 5 }, () => t.database.asyncExecutions.claim(execution.id)));
+    });
+    const afterClaim = await deliveriesOf(execution.id);
+    expect(afterClaim).toEqual([
+      { id: onClaim[0], event: "start", url: "https://hooks.example/run", status: "pending" },
+    ]);
+    expect(onClaim).toHaveLength(1);
+    const onFinish = await announced(async () => {
+      await t.database.asyncExecutions.finishRun(execution.id, succeeded, new Date(), null, null);
+      await t.database.asyncExecutions.finishRun(execution.id, succeeded, new Date(), null, null);
+    });
+    expect(onFinish).toHaveLength(1);
+    expect((await deliveriesOf(execution.id)).map((row) => [row.event, row.id])).toEqual([
+      ["start", onClaim[0]],
+      ["completed", onFinish[0]],
+    ]);
+  });
+
+  it("only the events asked for: completed only writes nothing at the claim", async () => {
+    const execution = await queued({ webhook: hook(["completed"]) });
+    expect(await announced(() => t.database.asyncExecutions.claim(execution.id))).toEqual([]);
+    expect(await deliveriesOf(execution.id)).toEqual([]);
+  });
+
+  it("a run without a webhook writes no delivery on any transition", async () => {
+    const execution = await queued();
+    await t.database.asyncExecutions.claim(execution.id);
+    await t.database.asyncExecutions.finishRun(execution.id, succeeded, new Date(), null, null);
+    expect(await deliveriesOf(execution.id)).toEqual([]);
+  });
+
+  it("canceling a queued run writes completed with the cancel (a refused cancel writes nothing)", async () => {
+    const execution = await queued({ webhook: hook(["start", "completed"]) });
+    const refused = await announced(() =>
+      t.database.asyncExecutions.cancelQueued(execution.id, {
+        userId: "someone-else",
+        outcome: canceled,
+        finishedAt: new Date(),
+      }),
+    );
+    expect(refused).toEqual([]);
+    const ids = await announced(() =>
+      t.database.asyncExecutions.cancelQueued(execution.id, {
+        userId: "owner",
+        outcome: canceled,
+        finishedAt: new Date(),
+      }),
+    );
+    expect(await deliveriesOf(execution.id)).toEqual([
+      { id: ids[0], event: "completed", url: "https://hooks.example/run", status: "pending" },
+    ]);
+  });
+
+  it("canceling a running run writes completed; the worker's later finish adds none", async () => {
+    const execution = await queued({
+      charge: { ...charge, paymentIntentId: "pi_hook_1" },
+      webhook: hook(["completed"]),
+    });
+    await t.database.asyncExecutions.claim(execution.id);
+    expect(await t.database.asyncExecutions.cancelRunning(execution.id, "owner", canceled, new Date())).toBe(
+      true,
+    );
+    const late = await announced(() =>
+      t.database.asyncExecutions.finishRun(execution.id, succeeded, new Date(), null, {
+        action: "capture",
+        charge: { ...charge, paymentIntentId: "pi_hook_1" },
+      }),
+    );
+    expect(late).toEqual([]);
+    expect((await deliveriesOf(execution.id)).map((row) => row.event)).toEqual(["completed"]);
+  });
+
+  it("a stale run failed by a retried job writes completed", async () => {
+    const execution = await queued({
+      charge: { ...charge, paymentIntentId: "pi_hook_2" },
+      webhook: hook(["completed"]),
+    });
+    await t.database.asyncExecutions.claim(execution.id);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const ids = await announced(() =>
+      t.database.asyncExecutions.failStale(execution.id, 1, interrupted, new Date()),
+    );
+    expect(ids).toHaveLength(1);
+    expect((await deliveriesOf(execution.id)).map((row) => row.event)).toEqual(["completed"]);
+  });
+});
+
+describe("the webhook store", () => {
+  it("freezes the first body, records attempts and ends a delivery once", async () => {
+    const execution = await queued({ webhook: { url: "https://hooks.example/a", events: ["completed"] } });
+    const ids: string[] = [];
+    const unsubscribe = t.database.asyncExecutions.onWebhookDeliveries?.((written) => ids.push(...written));
+    await t.database.asyncExecutions.cancelQueued(execution.id, {
+      outcome: canceled,
+      finishedAt: new Date(),
+    });
+    unsubscribe?.();
+    const store = createWebhookStore(t.database.prisma);
+    const id = ids[0] as string;
+    expect(await store.get(id)).toMatchObject({ executionId: execution.id, userId: "owner", body: null });
+    expect(await store.freezeBody(id, '{"first":1}')).toBe('{"first":1}');
+    expect(await store.freezeBody(id, '{"second":2}')).toBe('{"first":1}');
+    expect(await store.listPending(0, 10)).toContain(id);
+    const attempt = { attemptedAt: new Date(), statusCode: 500, error: "HTTP 500", durationMs: 3 };
+    await store.recordAttempt(id, { ...attempt, outcome: "failed" }, null);
+    await store.recordAttempt(
+      id,
+      { ...attempt, outcome: "delivered", statusCode: 200, error: null },
+      "delivered",
+    );
+    await store.recordAttempt(id, { ...attempt, outcome: "failed" }, "failed");
+    const [listed] = await store.listForExecution(execution.id);
+    expect(listed).toMatchObject({ status: "delivered", attempts: 2, lastError: null });
+    expect(listed?.attemptList.map((row) => row.outcome)).toEqual(["failed", "delivered", "failed"]);
+    expect(await store.listPending(0, 10)).not.toContain(id);
   });
 });

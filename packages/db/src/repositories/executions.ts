@@ -274,16 +274,52 @@ const QUEUED_CANCEL_SETTLEMENT = `INSERT INTO settlements (execution_id, billing
   ON CONFLICT (payment_intent_id) DO NOTHING`;
 
 /**
+ * The run's webhook delivery for `event`, written by the statement whose `changed` CTE made the
+ * transition (the outbox): it exists exactly when the state change committed. `RETURNING` hands the
+ * new ids to the statement so the webhook worker can be told at once.
+ */
+function webhookDelivery(event: "start" | "completed"): string {
+  return `INSERT INTO webhook_deliveries (execution_id, event, url)
+    SELECT c.id, '${event}', c.webhook_url FROM changed c
+    WHERE c.webhook_url IS NOT NULL AND '${event}' = ANY (c.webhook_events)
+    ON CONFLICT (execution_id, event) DO NOTHING
+    RETURNING id`;
+}
+
+/** The delivery ids a statement with a `hook` CTE wrote, as text (pg parses text[] into strings). */
+const HOOK_IDS = "ARRAY(SELECT id::text FROM hook) AS deliveries";
+
+/**
  * Asynchronous executions (issue 13). Every transition is one conditional statement on the row's
- * status, so concurrent workers, cancels and deadlines never both win.
+ * status, so concurrent workers, cancels and deadlines never both win. A transition a run's webhook
+ * asked for (`start` on the claim, `completed` on every end) writes its delivery in that statement.
  */
 export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
+  const listeners = new Set<(deliveryIds: string[]) => void>();
+  // Called after the statement returned, i.e. committed: the listener may enqueue at once.
+  const written = (deliveryIds: string[] | undefined) => {
+    if (!deliveryIds || deliveryIds.length === 0) return;
+    for (const listener of listeners) {
+      try {
+        listener(deliveryIds);
+      } catch {
+        // A listener's failure must not fail the transition; the worker's sweep finds the row.
+      }
+    }
+  };
   return {
+    onWebhookDeliveries(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
     async queue(executionId, queued) {
       await run(
         sql,
         `UPDATE executions SET status = 'queued', pending_input = $2::jsonb, queued_charge = $3::jsonb,
-           cancel_after = $4
+           cancel_after = $4, webhook_url = $5, webhook_events = $6::text[]
          WHERE id = $1 AND status = 'running'`,
         [
           executionId,
@@ -291,6 +327,8 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
           // JSON null for a free run: a non-null column marks the row as asynchronous.
           JSON.stringify(queued.charge),
           queued.cancelAfter,
+          queued.webhook?.url ?? null,
+          queued.webhook ? [...new Set(queued.webhook.events)] : null,
         ],
         "executions_queue",
       );
@@ -310,17 +348,24 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
         currency: string;
         pending_input: JsonObject | null;
         queued_charge: Charge | null;
+        deliveries: string[];
       }>(
         sql,
-        `UPDATE executions SET status = 'running', attempted_at = now()
-         WHERE id = $1 AND status = 'queued' AND (cancel_after IS NULL OR cancel_after > now())
-         RETURNING id, user_id, spell_id, slug, runtime, idempotency_key, request_hash, amount, currency,
-           pending_input, queued_charge`,
+        `WITH changed AS (
+           UPDATE executions SET status = 'running', attempted_at = now()
+           WHERE id = $1 AND status = 'queued' AND (cancel_after IS NULL OR cancel_after > now())
+           RETURNING id, user_id, spell_id, slug, runtime, idempotency_key, request_hash, amount, currency,
+             pending_input, queued_charge, webhook_url, webhook_events
+         ), hook AS (${webhookDelivery("start")})
+         SELECT id, user_id, spell_id, slug, runtime, idempotency_key, request_hash, amount, currency,
+           pending_input, queued_charge, ${HOOK_IDS}
+         FROM changed`,
         [executionId],
         "executions_claim",
       );
       const row = rows[0];
       if (!row) return null;
+      written(row.deliveries);
       return {
         execution: {
           id: row.id,
@@ -339,16 +384,16 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
 
     async cancelQueued(executionId, options) {
       if (!isUuid(executionId)) return { canceled: false, charge: null };
-      const rows = await run<{ queued_charge: Charge | null }>(
+      const rows = await run<{ queued_charge: Charge | null; deliveries: string[] }>(
         sql,
         `WITH changed AS (
            UPDATE executions SET status = 'canceled', outcome = $2::jsonb, error_code = $3, finished_at = $4,
              pending_input = NULL
            WHERE id = $1 AND status = 'queued' AND ($5::text IS NULL OR user_id = $5)
              AND (NOT $6::boolean OR cancel_after <= now())
-           RETURNING id, queued_charge
-         ), settlement AS (${QUEUED_CANCEL_SETTLEMENT})
-         SELECT queued_charge FROM changed`,
+           RETURNING id, queued_charge, webhook_url, webhook_events
+         ), settlement AS (${QUEUED_CANCEL_SETTLEMENT}), hook AS (${webhookDelivery("completed")})
+         SELECT queued_charge, ${HOOK_IDS} FROM changed`,
         [
           executionId,
           JSON.stringify(options.outcome),
@@ -360,16 +405,20 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
         "executions_cancel_queued",
       );
       const row = rows[0];
+      written(row?.deliveries);
       return row ? { canceled: true, charge: row.queued_charge } : { canceled: false, charge: null };
     },
 
     async cancelRunning(executionId, userId, outcome, finishedAt) {
       if (!isUuid(executionId)) return false;
-      const rows = await run(
+      const rows = await run<{ deliveries: string[] }>(
         sql,
-        `UPDATE executions SET status = 'canceled', outcome = $3::jsonb, error_code = $4, finished_at = $5
-         WHERE id = $1 AND user_id = $2 AND status = 'running' AND queued_charge IS NOT NULL
-         RETURNING id`,
+        `WITH changed AS (
+           UPDATE executions SET status = 'canceled', outcome = $3::jsonb, error_code = $4, finished_at = $5
+           WHERE id = $1 AND user_id = $2 AND status = 'running' AND queued_charge IS NOT NULL
+           RETURNING id, webhook_url, webhook_events
+         ), hook AS (${webhookDelivery("completed")})
+         SELECT ${HOOK_IDS} FROM changed`,
         [
           executionId,
           userId,
@@ -379,25 +428,26 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
         ],
         "executions_cancel_running",
       );
+      written(rows[0]?.deliveries);
       return rows.length > 0;
     },
 
     async finishRun(executionId, outcome, finishedAt, log, settlement) {
-      const rows = await run<{ finished: boolean }>(
+      const rows = await run<{ finished: boolean; deliveries: string[] }>(
         sql,
         `WITH changed AS (
            UPDATE executions SET status = $2, outcome = $3::jsonb, error_code = $4, finished_at = $5,
              duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
              pending_input = NULL, log = $7
            WHERE id = $1 AND status = 'running'
-           RETURNING id
-         ), settlement AS (
+           RETURNING id, webhook_url, webhook_events
+         ), hook AS (${webhookDelivery("completed")}), settlement AS (
            INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action)
            SELECT $1, $8::uuid, $9, CASE WHEN EXISTS (SELECT 1 FROM changed) THEN $10 ELSE 'cancel' END
            WHERE $9::text IS NOT NULL
            ON CONFLICT (payment_intent_id) DO NOTHING
          )
-         SELECT EXISTS (SELECT 1 FROM changed) AS finished`,
+         SELECT EXISTS (SELECT 1 FROM changed) AS finished, ${HOOK_IDS}`,
         [
           executionId,
           outcome.kind,
@@ -412,21 +462,22 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
         ],
         "executions_finish_run",
       );
+      written(rows[0]?.deliveries);
       return rows[0]?.finished === true;
     },
 
     async failStale(executionId, staleAfterMs, outcome, finishedAt) {
       if (!isUuid(executionId)) return { failed: false, charge: null };
-      const rows = await run<{ queued_charge: Charge | null }>(
+      const rows = await run<{ queued_charge: Charge | null; deliveries: string[] }>(
         sql,
         `WITH changed AS (
            UPDATE executions SET status = 'failed', outcome = $2::jsonb, error_code = $3, finished_at = $4,
              pending_input = NULL
            WHERE id = $1 AND status = 'running' AND queued_charge IS NOT NULL
              AND attempted_at < now() - make_interval(secs => $5::double precision / 1000)
-           RETURNING id, queued_charge
-         ), settlement AS (${QUEUED_CANCEL_SETTLEMENT})
-         SELECT queued_charge FROM changed`,
+           RETURNING id, queued_charge, webhook_url, webhook_events
+         ), settlement AS (${QUEUED_CANCEL_SETTLEMENT}), hook AS (${webhookDelivery("completed")})
+         SELECT queued_charge, ${HOOK_IDS} FROM changed`,
         [
           executionId,
           JSON.stringify(outcome),
@@ -437,6 +488,7 @@ export function createAsyncExecutionStore(sql: Sql): AsyncExecutionStore {
         "executions_fail_stale",
       );
       const row = rows[0];
+      written(row?.deliveries);
       return row ? { failed: true, charge: row.queued_charge } : { failed: false, charge: null };
     },
 
