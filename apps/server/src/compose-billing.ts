@@ -5,16 +5,18 @@ import {
   createStripeBilling,
   createStripeTopUps,
   type LocalStripeBilling,
+  MICROS_PER_MINOR_UNIT,
   parseStripeApiBase,
+  priceMicros,
   type SettlementWorker,
   type StripeBilling,
   startLocalStripeBilling,
   startSettlementWorker,
   type TopUpProvider,
 } from "@spell/billing";
-import { AppError, type PublishInput } from "@spell/contracts";
-import { openLedgerDatabase } from "@spell/db";
-import type { Billing } from "@spell/engine";
+import { AppError, type PublishInput, type TokenSpendCap, toAppError } from "@spell/contracts";
+import { type LedgerDatabase, openLedgerDatabase } from "@spell/db";
+import type { Billing, Charge, ChargeRequest } from "@spell/engine";
 import type { Express } from "express";
 import type { BillingMode, Env } from "./env.ts";
 import {
@@ -97,9 +99,149 @@ export const PRICED_DEMO: PublishInput = {
  */
 export async function composeBilling(env: Env, deps: BillingDeps): Promise<BillingComposition> {
   const prepaid = env.billingPlan === "prepaid";
-  const cards = await composeCardBilling(env, { ...deps, prepaid });
-  const composed = prepaid ? await withPrepaid(env, deps, cards) : cards;
-  return withRateLimits(env, deps, composed);
+  // One pool for the ledger, token spend and the rate limiter (real Postgres only).
+  const ledgerDb = deps.settlementDatabaseUrl
+    ? openLedgerDatabase({ url: deps.settlementDatabaseUrl })
+    : undefined;
+  try {
+    const cards = await composeCardBilling(env, { ...deps, prepaid });
+    const composed = prepaid ? await withPrepaid(env, deps, cards, ledgerDb) : cards;
+    const capped = withTokenCaps(composed, ledgerDb, prepaid, deps.onSettlementError);
+    const limited = await withRateLimits(env, capped, ledgerDb);
+    return {
+      ...limited,
+      close: async () => {
+        await limited.close?.();
+        await ledgerDb?.close();
+      },
+    };
+  } catch (error) {
+    await ledgerDb?.close();
+    throw error;
+  }
+}
+
+/** `ChargeRequest.maxSpend` (ports.ts): the verified `spell:max_spend` claim of the caller's token. */
+type CappedChargeRequest = ChargeRequest & { maxSpend?: TokenSpendCap | undefined };
+
+/**
+ * Per-token spend caps (`spell:max_spend`) in front of any billing adapter: before the adapter is
+ * asked for money, the price is added to the token's spend in one conditional upsert (the cap is
+ * never passed, in any process); a charge refused or a run that failed gives it back. In prepaid
+ * mode the price is what the ledger takes (micros, sub-cent prices count), per use the card charge.
+ * Without Postgres (the embedded database) a capped token cannot pay for anything: refused, never
+ * run uncapped.
+ */
+export function withTokenSpendCaps(
+  billing: Billing,
+  store: LedgerDatabase["tokenSpend"] | null,
+  options: { prepaid: boolean; onError?: ((error: unknown) => void) | undefined },
+): Billing {
+  const onError = options.onError ?? (() => {});
+  const costMicros = (request: ChargeRequest) =>
+    options.prepaid
+      ? priceMicros(request.spell, request.price)
+      : request.price.amount * MICROS_PER_MINOR_UNIT;
+  const release = (by: { executionId: string } | { chargeId: string }) =>
+    store?.release(by).then(
+      () => {},
+      (error: unknown) => onError(error),
+    );
+
+  function refusal(cap: TokenSpendCap, request: ChargeRequest, micros: number, spent: number): AppError {
+    const currencyMismatch = request.price.currency !== cap.currency;
+    return new AppError(
+      "SPEND_LIMIT_REACHED",
+      currencyMismatch
+        ? `This token may only spend ${cap.currency}; the spell costs ${request.price.currency}`
+        : "This token's spend cap (spell:max_spend) is reached",
+      {
+        limit: "token",
+        scope: "token",
+        max: cap.amount,
+        spent: spent / MICROS_PER_MINOR_UNIT,
+        price: micros / MICROS_PER_MINOR_UNIT,
+        currency: cap.currency,
+        unit: "minor",
+        // A token's cap never resets: it ends with the token (a new token has its own allowance).
+        resetsAt: null,
+        expiresAt: cap.expiresAt,
+        ...(currencyMismatch ? { reason: "currency", priceCurrency: request.price.currency } : {}),
+      },
+    );
+  }
+
+  async function charge(request: CappedChargeRequest): Promise<Charge> {
+    const cap = request.maxSpend;
+    if (!cap) return billing.charge(request);
+    if (!store) {
+      throw new AppError(
+        "BILLING_NOT_CONFIGURED",
+        "Tokens with a spend cap (spell:max_spend) need a server on PostgreSQL",
+        { reason: "token_spend_needs_postgres" },
+      );
+    }
+    const micros = costMicros(request);
+    const tokenKey = `${cap.key}:${cap.currency}`;
+    if (request.price.currency !== cap.currency) {
+      throw refusal(cap, request, micros, await store.spent(tokenKey));
+    }
+    const reserved = await store.reserve({
+      tokenKey,
+      userId: request.user.id,
+      currency: cap.currency,
+      cap: Math.floor(cap.amount * MICROS_PER_MINOR_UNIT),
+      amount: micros,
+      executionId: request.executionId,
+      expiresAt: cap.expiresAt,
+    });
+    if (reserved.kind === "limit") throw refusal(cap, request, micros, reserved.spent);
+    let charged: Charge;
+    try {
+      charged = await billing.charge(request);
+    } catch (thrown) {
+      // A payment waiting for the customer keeps its share: it is charged once they confirm.
+      if (toAppError(thrown).code !== "PAYMENT_REQUIRES_ACTION") {
+        await release({ executionId: request.executionId });
+      }
+      throw thrown;
+    }
+    await store.attach(request.executionId, charged.paymentIntentId).catch(onError);
+    return charged;
+  }
+
+  return {
+    ...billing,
+    charge,
+    async settle(done, outcome) {
+      const result = await billing.settle(done, outcome);
+      // The settlement order is stored before settle is called: a failed run's money goes back
+      // (now or by the worker), so its share of the token's cap goes back now.
+      if (outcome === "failed") await release({ chargeId: done.paymentIntentId });
+      return result;
+    },
+    async resumePayment(user, paymentIntentId) {
+      const resumed = await billing.resumePayment(user, paymentIntentId);
+      if (store && resumed.charge) {
+        await store.attach(resumed.executionId, resumed.charge.paymentIntentId).catch(onError);
+      } else if (resumed.status === "failed") {
+        await release({ executionId: resumed.executionId });
+      }
+      return resumed;
+    },
+  };
+}
+
+function withTokenCaps(
+  composed: BillingComposition,
+  ledgerDb: LedgerDatabase | undefined,
+  prepaid: boolean,
+  onError: ((error: unknown) => void) | undefined,
+): BillingComposition {
+  return {
+    ...composed,
+    billing: withTokenSpendCaps(composed.billing, ledgerDb?.tokenSpend ?? null, { prepaid, onError }),
+  };
 }
 
 /** A sub-cent priced demo for prepaid mode: 0.05¢ (500 micros) a call from the balance. */
@@ -124,13 +266,13 @@ async function withPrepaid(
   env: Env,
   deps: BillingDeps,
   cards: BillingComposition,
+  ledgerDb: LedgerDatabase | undefined,
 ): Promise<BillingComposition> {
-  if (!deps.settlementDatabaseUrl) {
+  if (!ledgerDb) {
     throw new Error(
       "SPELL_BILLING_MODE=prepaid needs DATABASE_URL (a PostgreSQL server), not the embedded database",
     );
   }
-  const ledgerDb = openLedgerDatabase({ url: deps.settlementDatabaseUrl });
   let topUps: TopUpProvider | null = null;
   if (cards.mode === "stripe" && env.stripe.secretKey) {
     topUps = createStripeTopUps({
@@ -164,7 +306,6 @@ async function withPrepaid(
     close: async () => {
       await billing.close();
       await cards.close?.();
-      await ledgerDb.close();
     },
   };
 }
@@ -172,24 +313,26 @@ async function withPrepaid(
 /** Execute rate limits, when configured: on Postgres across processes, in memory on the embedded database. */
 async function withRateLimits(
   env: Env,
-  deps: BillingDeps,
   composed: BillingComposition,
+  ledgerDb: LedgerDatabase | undefined,
 ): Promise<BillingComposition> {
   if (!env.rateLimit.perUser && !env.rateLimit.perSpell) return composed;
-  const pool = deps.settlementDatabaseUrl
-    ? openLedgerDatabase({ url: deps.settlementDatabaseUrl, poolSize: 4 })
-    : undefined;
-  const limits = await createRateLimits(env.rateLimit, pool?.pool);
+  const limits = await createRateLimits(env.rateLimit, ledgerDb?.pool);
+  // `Billing.rateLimits` (ports.ts): the pipeline counts each execute once its spell is known.
+  const billing: Billing & { rateLimits: Pick<typeof limits, "consume"> } = {
+    ...composed.billing,
+    rateLimits: { consume: limits.consume },
+  };
   return {
     ...composed,
+    billing,
     extraRoutes: (app, context) => {
-      mountRateLimits(app, limits, context);
+      mountRateLimits(app, limits);
       composed.extraRoutes?.(app, context);
     },
     close: async () => {
       await composed.close?.();
       await limits.close();
-      await pool?.close();
     },
   };
 }

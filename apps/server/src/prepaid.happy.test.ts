@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { PrepaidBilling } from "@spell/billing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Caller, type Harness, startHarness } from "./testutil/harness.ts";
+import { reconcileLedger } from "./testutil/reconcile.ts";
 
 /**
  * Prepaid mode end to end over HTTP: the LOCAL TEST provider saves the card and charges the top-ups,
@@ -32,15 +33,9 @@ describe.runIf(process.env.DATABASE_URL)("prepaid mode", () => {
   }, 60_000);
   afterAll(() => h?.close());
   // Reconcile: every user's ledger entries sum to the balance, after every test.
-  afterEach(async () => {
-    expect(await ledger().reconcile()).toEqual([]);
-  });
+  afterEach(() => reconcileLedger(h.testDb.database));
 
   const prepaid = () => h.billing.billing as PrepaidBilling;
-  const ledger = () => {
-    // The composition's own ledger is private; the same tables through the test database's handle.
-    return h.testDb.database.ledger;
-  };
 
   async function funded(cents: number): Promise<Caller> {
     const user = await h.user("payer");

@@ -8,9 +8,10 @@ import type {
   Price,
   RuntimeKind,
   RunWebhook,
+  TokenSpendCap,
   Visibility,
 } from "@spell/contracts";
-import type { PrepaidAccounts } from "./spend-limits/ports.ts";
+import type { ExecutionRateLimits, PrepaidAccounts } from "./spend-limits/ports.ts";
 
 /**
  * The engine's ports. The pipeline talks only to these interfaces; the Prisma, Stripe and worker-pool
@@ -339,6 +340,8 @@ export interface ChargeRequest {
   price: Price;
   /** The caller's per-call cap (`maxCost` on execute, minor units): a higher price is refused before the run. */
   maxCost?: number | undefined;
+  /** The caller's token cap (`spell:max_spend`): the adapter counts the price against it before charging. */
+  maxSpend?: TokenSpendCap | undefined;
 }
 
 /** A successful charge; anything else is thrown as an AppError (402s, 501, 503). */
@@ -386,6 +389,8 @@ export interface Billing {
   assertChargeable(price: Price): void;
   /** Prepaid mode only: balances, the ledger, spend caps and top-ups (see spend-limits/ports.ts). */
   prepaid?: PrepaidAccounts;
+  /** Execute rate limits, when configured: counted by the pipeline once the spell is known. */
+  rateLimits?: ExecutionRateLimits;
 }
 
 export interface RuntimeInvocation {

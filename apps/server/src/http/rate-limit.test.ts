@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectMcp } from "../mcp/testing.ts";
 import { type Harness, startHarness } from "../testutil/harness.ts";
 import { call } from "../testutil/http.ts";
 import { parseRateLimitRule } from "./rate-limit.ts";
@@ -47,20 +48,67 @@ describe("execute rate limits", () => {
     expect((await execute(user.token)).status).toBe(200);
   });
 
-  it("limits a spell across its callers and tRPC per user", async () => {
-    // A fresh window for the spell.
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 2_100));
+
+  it("limits a spell across its callers", async () => {
+    await pause();
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await execute((await h.user()).token)).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    const limited = await execute((await h.user()).token);
+    expect(limited.body.error).toMatchObject({ code: "RATE_LIMITED", details: { policy: "spell" } });
+    expect(limited.headers.get("ratelimit")).toMatch(/^"spell";r=0;t=\d+$/);
+  });
 
+  it("counts tRPC per user and per spell, with the same headers", async () => {
+    await pause();
     const user = await h.user();
-    const trpc = () =>
-      call(h.url, "POST", "/trpc/spell.execute", { token: user.token, body: { spell: "echo@v1" } });
+    const trpc = (token = user.token) =>
+      call(h.url, "POST", "/trpc/spell.execute", { token, body: { spell: "echo@v1" } });
     const t = [await trpc(), await trpc(), await trpc(), await trpc()];
     expect(t.map((answer) => answer.status)).toEqual([200, 200, 200, 429]);
+    expect(t[0]?.headers.get("ratelimit-policy")).toBe('"user";q=3;w=2, "spell";q=5;w=2');
+    expect(t[0]?.headers.get("ratelimit")).toMatch(/^"user";r=2;t=[12]$/);
     expect(t[3]?.body.error.data).toMatchObject({ code: "RATE_LIMITED", httpStatus: 429 });
     expect(t[3]?.headers.get("retry-after")).toBeTruthy();
+    // The spell's budget (5) is spent by REST and tRPC together.
+    await pause();
+    const mixed: number[] = [];
+    for (let i = 0; i < 3; i++) mixed.push((await execute((await h.user()).token)).status);
+    for (let i = 0; i < 3; i++) mixed.push((await trpc((await h.user()).token)).status);
+    expect(mixed).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+
+  it("limits MCP tools/call too: an isError RATE_LIMITED result, nothing run", async () => {
+    await pause();
+    const user = await h.user();
+    const mcp = await connectMcp(h.url, user.token, "modern");
+    try {
+      const results = [];
+      for (let i = 0; i < 4; i++) {
+        results.push(await mcp.client.callTool({ name: "echo_v1", arguments: { i } }));
+      }
+      expect(results.map((result) => result.isError ?? false)).toEqual([false, false, false, true]);
+      expect(results[3]?._meta?.["spell/error"]).toMatchObject({
+        code: "RATE_LIMITED",
+        details: { policy: "user", limit: 3 },
+      });
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("does not count refusals before the spell is known (unknown spell) against the user", async () => {
+    await pause();
+    const user = await h.user();
+    for (let i = 0; i < 4; i++) {
+      const unknown = await call(h.url, "POST", "/api/spell/execute", {
+        token: user.token,
+        body: { spell: "nothing@v1", input: {} },
+      });
+      expect(unknown.status).toBe(404);
+    }
+    expect((await execute(user.token)).status).toBe(200);
   });
 
   it("does not count (or answer for) a caller whose token fails: the pipeline's 401 stands", async () => {

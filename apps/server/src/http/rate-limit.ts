@@ -1,6 +1,6 @@
-import { trpcErrorBody } from "@spell/api";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { AppError } from "@spell/contracts";
-import express, { type Express, type RequestHandler, type Response } from "express";
+import type { Express, RequestHandler, Response } from "express";
 import type pg from "pg";
 import {
   type RateLimiterAbstract,
@@ -8,9 +8,6 @@ import {
   RateLimiterPostgres,
   RateLimiterRes,
 } from "rate-limiter-flexible";
-import { requestIdOf } from "../observability/request-id.ts";
-import type { BillingRouteContext } from "./billing.ts";
-import { requireJsonBody } from "./guards.ts";
 
 /** `points` executions per `durationSeconds`, per key. */
 export interface RateLimitRule {
@@ -21,7 +18,7 @@ export interface RateLimitRule {
 export interface RateLimitConfig {
   /** Per verified caller, over every execute route. */
   perUser?: RateLimitRule | undefined;
-  /** Per spell slug, over all its callers (REST execute; see Spec.md §8 for `/trpc`). */
+  /** Per spell slug, over all its callers. */
   perSpell?: RateLimitRule | undefined;
 }
 
@@ -42,8 +39,16 @@ interface Policy {
   limiter: RateLimiterAbstract;
 }
 
+/**
+ * The execute rate limits. `consume` is the engine's port (`Billing.rateLimits`): the pipeline
+ * calls it once the spell is known (after visibility, before the price), so REST, tRPC, MCP and
+ * asynchronous executes all count the same way; `mountRateLimits` gives REST and `/trpc` their
+ * headers.
+ */
 export interface RateLimits {
   policies: Policy[];
+  /** Counts one execution of `slug` by `userId`; throws RATE_LIMITED (429) when a policy is spent. */
+  consume(userId: string, slug: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,7 +91,7 @@ export async function createRateLimits(
     }
     policies.push({ name, rule, limiter });
   }
-  return { policies, close: async () => {} };
+  return { policies, consume: (userId, slug) => consume(policies, userId, slug), close: async () => {} };
 }
 
 /** `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): every policy of the route. */
@@ -99,76 +104,64 @@ function remainingHeader(name: string, remaining: number, resetMs: number): stri
   return `"${name}";r=${Math.max(0, remaining)};t=${Math.max(0, Math.ceil(resetMs / 1000))}`;
 }
 
-function send429(res: Response, error: AppError, transport: "rest" | "trpc"): void {
-  const requestId = requestIdOf(res);
-  const body = transport === "trpc" ? trpcErrorBody(error) : error.toBody();
-  res.status(429).json({ ...body, ...(requestId === undefined ? {} : { requestId }) });
+/**
+ * The HTTP response of the execute request being served, so the limits counted deep in the
+ * pipeline can set its headers (body-parser and tRPC's lean handler keep the async context).
+ * Absent on MCP, where the answer is a JSON-RPC message.
+ */
+const responses = new AsyncLocalStorage<Response>();
+
+function setHeaders(headers: Record<string, string>): void {
+  const res = responses.getStore();
+  if (!res || res.headersSent) return;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
 }
 
 /**
- * Keys by the verified caller: the middleware asks the engine to authenticate the token (the
- * verifier caches verified tokens; the user row read is one indexed statement), so a forged token
- * cannot spend another user's allowance and one user cannot escape by minting tokens. A request
- * whose token fails is not counted here: the pipeline answers its 401/403 itself.
+ * Counts against every policy (per user: the verified caller, so minting tokens escapes nothing
+ * and a forged token never reaches here; per spell: its canonical slug). A store that cannot
+ * answer (Postgres down and the insurance limiter too) lets the execution through: rate limits
+ * protect capacity, they are not a guarantee worth refusing paid work over.
  */
-function limitHandler(
-  context: BillingRouteContext,
-  policies: Policy[],
-  transport: "rest" | "trpc",
-): RequestHandler {
-  const policyValue = policyHeader(policies);
-  return async (req, res, next) => {
-    res.setHeader("RateLimit-Policy", policyValue);
-    let userId: string;
+async function consume(policies: Policy[], userId: string, slug: string): Promise<void> {
+  let tightest: { name: string; remaining: number; resetMs: number } | undefined;
+  for (const policy of policies) {
+    const key = policy.name === "user" ? userId : slug;
     try {
-      userId = (await context.engine.authenticate(req.headers.authorization, "user")).user.id;
-    } catch {
-      return next();
-    }
-    const slug = transport === "rest" ? (req.body as { spell?: unknown } | undefined)?.spell : undefined;
-    let tightest: { name: string; remaining: number; resetMs: number } | undefined;
-    for (const policy of policies) {
-      const key = policy.name === "user" ? userId : typeof slug === "string" ? slug : undefined;
-      if (key === undefined) continue;
-      try {
-        const result = await policy.limiter.consume(key, 1);
-        if (!tightest || result.remainingPoints < tightest.remaining) {
-          tightest = { name: policy.name, remaining: result.remainingPoints, resetMs: result.msBeforeNext };
-        }
-      } catch (thrown) {
-        if (!(thrown instanceof RateLimiterRes)) return next();
-        const retryAfterSeconds = Math.max(1, Math.ceil(thrown.msBeforeNext / 1000));
-        res.setHeader("RateLimit", remainingHeader(policy.name, 0, thrown.msBeforeNext));
-        res.setHeader("Retry-After", String(retryAfterSeconds));
-        return send429(
-          res,
-          new AppError("RATE_LIMITED", `Too many executions for this ${policy.name}; retry later`, {
-            policy: policy.name,
-            limit: policy.rule.points,
-            windowSeconds: policy.rule.durationSeconds,
-            retryAfterSeconds,
-          }),
-          transport,
-        );
+      const result = await policy.limiter.consume(key, 1);
+      if (!tightest || result.remainingPoints < tightest.remaining) {
+        tightest = { name: policy.name, remaining: result.remainingPoints, resetMs: result.msBeforeNext };
       }
+    } catch (thrown) {
+      if (!(thrown instanceof RateLimiterRes)) return;
+      const retryAfterSeconds = Math.max(1, Math.ceil(thrown.msBeforeNext / 1000));
+      setHeaders({
+        RateLimit: remainingHeader(policy.name, 0, thrown.msBeforeNext),
+        "Retry-After": String(retryAfterSeconds),
+      });
+      throw new AppError("RATE_LIMITED", `Too many executions for this ${policy.name}; retry later`, {
+        policy: policy.name,
+        limit: policy.rule.points,
+        windowSeconds: policy.rule.durationSeconds,
+        retryAfterSeconds,
+      });
     }
-    if (tightest)
-      res.setHeader("RateLimit", remainingHeader(tightest.name, tightest.remaining, tightest.resetMs));
-    next();
-  };
+  }
+  if (tightest)
+    setHeaders({ RateLimit: remainingHeader(tightest.name, tightest.remaining, tightest.resetMs) });
 }
 
-/** The execute routes, REST and tRPC (the SDK's and CLI's), with their limits; mounted before both. */
-export function mountRateLimits(app: Express, limits: RateLimits, context: BillingRouteContext): void {
+/**
+ * The execute routes of REST and tRPC (the SDK's and CLI's): `RateLimit-Policy` on every answer,
+ * and the response made reachable to `consume` for `RateLimit` / `Retry-After`. Mounted before both.
+ */
+export function mountRateLimits(app: Express, limits: RateLimits): void {
   if (limits.policies.length === 0) return;
-  const perSpell = limits.policies.some((policy) => policy.name === "spell");
-  // The slug is in the body: for REST it is parsed here with the REST route's own parser and
-  // limit (body-parser then sees a finished stream and keeps `req.body`).
-  app.post(
-    "/api/spell/execute",
-    ...(perSpell ? [requireJsonBody("rest"), express.json({ limit: context.bodyLimit, strict: true })] : []),
-    limitHandler(context, limits.policies, "rest"),
-  );
-  const perUser = limits.policies.filter((policy) => policy.name === "user");
-  if (perUser.length > 0) app.post("/trpc/spell.execute", limitHandler(context, perUser, "trpc"));
+  const policyValue = policyHeader(limits.policies);
+  const handler: RequestHandler = (_req, res, next) => {
+    res.setHeader("RateLimit-Policy", policyValue);
+    responses.run(res, next);
+  };
+  app.post("/api/spell/execute", handler);
+  app.post("/trpc/spell.execute", handler);
 }

@@ -7,6 +7,7 @@ import {
   signWebhookPayload,
 } from "@spell/billing/testing";
 import type { PublishInput } from "@spell/contracts";
+import { createStripeSim, type StripeSim, startStripeSimServer } from "@spell/stripe-sim";
 import { setupServer } from "msw/node";
 import type { EnvSource } from "../env.ts";
 import { type Caller, type Harness, startHarness } from "./harness.ts";
@@ -184,6 +185,81 @@ export async function startStripeHarness(
       await h.close();
       msw.close();
       await upstream.close();
+    },
+  };
+}
+
+export interface PrepaidSimHarness {
+  h: Harness;
+  /** The in-repo Stripe simulation the server's Stripe adapter talks to (its state is Stripe's truth). */
+  sim: StripeSim;
+  /** Saves `paymentMethod` as the user's default card: Checkout completed, webhook delivered. */
+  saveCard(caller: Caller, paymentMethod?: string): Promise<void>;
+  /** POSTs a signed webhook delivery of `type` with `object`, as Stripe would. */
+  deliver(type: string, object: Record<string, unknown>): Promise<JsonResponse>;
+  close(): Promise<void>;
+}
+
+/**
+ * Prepaid mode on the real Stripe adapter, against the in-repo Stripe simulation on loopback
+ * (`@spell/stripe-sim`): top-ups and auto-reloads are real `confirm=true` PaymentIntents there, and
+ * the simulation's webhooks (Checkout completed) reach the server signed, as Stripe's do.
+ */
+export async function startPrepaidSimHarness(env: EnvSource = {}): Promise<PrepaidSimHarness> {
+  let serverUrl: string | undefined;
+  const sim = createStripeSim({
+    webhook: {
+      secret: WEBHOOK_SECRET,
+      async deliver(payload, signature) {
+        if (!serverUrl) throw new Error("webhook before the server started");
+        const answer = await fetch(`${serverUrl}/api/billing/webhook`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "stripe-signature": signature },
+          body: payload,
+        });
+        return answer.json();
+      },
+    },
+  });
+  const stripe = await startStripeSimServer({ sim });
+  let h: Harness;
+  try {
+    h = await startHarness({
+      env: {
+        ...STRIPE_ENV,
+        STRIPE_API_BASE: stripe.url,
+        SPELL_BILLING_MODE: "prepaid",
+        ...env,
+      },
+    });
+  } catch (error) {
+    await stripe.close();
+    throw error;
+  }
+  serverUrl = h.url;
+  return {
+    h,
+    sim,
+    async saveCard(caller, paymentMethod = "pm_card_visa") {
+      const checkout = await h.call("POST", "/api/billing/checkout-url", {
+        token: caller.token,
+        body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/cancel` },
+      });
+      if (checkout.status !== 200) throw new Error(`checkout-url: ${JSON.stringify(checkout.body)}`);
+      const sessionId = /(cs_[A-Za-z0-9_]+)/.exec(checkout.body.url)?.[1];
+      if (!sessionId) throw new Error(`no session id in ${checkout.body.url}`);
+      await sim.customerActions.completeCheckout(sessionId, paymentMethod);
+    },
+    deliver(type, object) {
+      const signed = signWebhookPayload(createStripeEvent(type, object), WEBHOOK_SECRET);
+      return h.call("POST", "/api/billing/webhook", {
+        body: signed.body.toString("utf8"),
+        headers: { "stripe-signature": signed.signature },
+      });
+    },
+    async close() {
+      await h.close();
+      await stripe.close();
     },
   };
 }

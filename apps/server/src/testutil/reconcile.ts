@@ -214,3 +214,76 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * The prepaid invariants, after a test (no request in flight): for every user and currency the
+ * ledger entries sum to the balance and no balance is negative; every capped token's spend is the
+ * sum of its charges not given back, never above its cap; a top-up is refunded at most what it
+ * credited.
+ */
+export async function reconcileLedger(
+  database: Database,
+  /** Stripe's refunds (the simulation's state): each top-up's refunds there equal the ledger's own. */
+  stripeRefunds?: Iterable<Record<string, unknown>>,
+): Promise<void> {
+  const problems: string[] = [];
+  if (stripeRefunds) {
+    const atStripe = new Map<string, number>();
+    for (const refund of stripeRefunds) {
+      if (refund.status !== "succeeded" && refund.status !== "pending") continue;
+      const intent = String(refund.payment_intent);
+      atStripe.set(intent, (atStripe.get(intent) ?? 0) + Number(refund.amount) * 10_000);
+    }
+    // Refunds this API asked for (`refund:` keys), less the ones given back because Stripe refused.
+    const ours = await database.prisma.$queryRawUnsafe<
+      Array<{ payment_intent_id: string; refunded: string }>
+    >(
+      `SELECT payment_intent_id, -sum(amount) AS refunded FROM ledger_entries
+       WHERE refund_key LIKE 'refund:%' GROUP BY payment_intent_id`,
+    );
+    for (const row of ours) {
+      const stripe = atStripe.get(row.payment_intent_id) ?? 0;
+      if (stripe !== Number(row.refunded)) {
+        problems.push(
+          `top-up ${row.payment_intent_id}: ledger refunded ${row.refunded}, Stripe ${stripe} (micros)`,
+        );
+      }
+      atStripe.delete(row.payment_intent_id);
+    }
+    for (const [intent, amount] of atStripe) {
+      const topUp = await database.ledger.topUpOf(intent);
+      if (topUp) problems.push(`top-up ${intent}: Stripe refunded ${amount} micros the ledger never took`);
+    }
+  }
+  for (const row of await database.ledger.reconcile()) {
+    problems.push(
+      `ledger of ${row.userId} (${row.currency}): balance ${row.balance}, entries sum ${row.sum}`,
+    );
+  }
+  const tokens = await database.prisma.$queryRawUnsafe<
+    Array<{ token_key: string; spent: string; cap: string; held: string }>
+  >(
+    `SELECT t.token_key, t.spent, t.cap, COALESCE(sum(c.amount) FILTER (WHERE c.released_at IS NULL), 0) AS held
+     FROM token_spend t LEFT JOIN token_spend_charges c USING (token_key)
+     GROUP BY t.token_key, t.spent, t.cap
+     HAVING t.spent <> COALESCE(sum(c.amount) FILTER (WHERE c.released_at IS NULL), 0) OR t.spent > t.cap`,
+  );
+  for (const token of tokens) {
+    problems.push(`token ${token.token_key}: spent ${token.spent}, held ${token.held}, cap ${token.cap}`);
+  }
+  const overRefunded = await database.prisma.$queryRawUnsafe<
+    Array<{ payment_intent_id: string; credited: string; refunded: string }>
+  >(
+    `SELECT t.payment_intent_id, t.amount AS credited, -COALESCE(sum(r.amount), 0) AS refunded
+     FROM ledger_entries t
+     LEFT JOIN ledger_entries r ON r.payment_intent_id = t.payment_intent_id
+       AND r.kind IN ('refund', 'adjustment') AND r.refund_key IS NOT NULL
+     WHERE t.kind = 'top_up'
+     GROUP BY t.payment_intent_id, t.amount
+     HAVING -COALESCE(sum(r.amount), 0) > t.amount`,
+  );
+  for (const row of overRefunded) {
+    problems.push(`top-up ${row.payment_intent_id}: credited ${row.credited}, refunded ${row.refunded}`);
+  }
+  if (problems.length > 0) throw new Error(`ledger reconciliation failed:\n  ${problems.join("\n  ")}`);
+}

@@ -1,4 +1,4 @@
-import { AppError, type LedgerEntryView, type PrepaidAccountView } from "@spell/contracts";
+import { AppError, type LedgerEntryView, type PrepaidAccountView, toAppError } from "@spell/contracts";
 import type {
   Billing,
   Charge,
@@ -186,16 +186,29 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
     const work = (async () => {
       const claim = await ledger.claimAutoReload(userId, currency, utcMonth(now()));
       if (!claim) return;
+      let failure: { code: string; amount: number } | null = null;
       try {
-        await chargeCard(
+        const { intent } = await chargeCard(
           userId,
           claim.amount,
           currency,
           `auto-reload:${userId}:${currency}:${claim.key}`,
           "auto-reload",
         );
+        // Off session nobody can authenticate: anything but money on its way is a failed reload.
+        if (intent.status === "failed" || intent.status === "requires_action") {
+          failure = { code: `payment_${intent.status}`, amount: claim.amount };
+        }
+      } catch (error) {
+        const appError = toAppError(error);
+        const decline = appError.details.declineCode;
+        failure = {
+          code: typeof decline === "string" ? `${appError.code}:${decline}` : appError.code,
+          amount: claim.amount,
+        };
+        throw error;
       } finally {
-        await ledger.finishAutoReload(userId, currency);
+        await ledger.finishAutoReload(userId, currency, failure);
       }
     })()
       .catch(onError)
@@ -225,6 +238,12 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
         monthly: window("monthly", account.monthSpent, nextUtcMonth(at)),
       },
       autoReload: account.autoReload,
+      autoReloadState: {
+        monthReloaded: account.autoReloadMonthTotal,
+        lastFailure: account.autoReloadFailure
+          ? { at: account.autoReloadFailure.at.toISOString(), code: account.autoReloadFailure.code }
+          : null,
+      },
     };
   }
 
@@ -235,7 +254,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
     amount: entry.amount,
     balanceAfter: entry.balanceAfter,
     executionId: entry.executionId,
-    paymentIntentId: entry.kind === "top_up" ? entry.paymentIntentId : null,
+    paymentIntentId: entry.kind === "top_up" || entry.kind === "refund" ? entry.paymentIntentId : null,
     description: entry.description,
     createdAt: entry.createdAt.toISOString(),
   });
@@ -258,6 +277,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
       if (settings) assertChargeable({ amount: settings.amount, currency });
       await ledger.setAutoReload(userId, currency, settings);
     },
+    refundTopUp: (request) => refundTopUp(request),
     async topUp(user, request) {
       const currency = request.currency ?? defaultCurrency;
       const { intent, credit } = await chargeCard(
@@ -281,6 +301,71 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
     },
   };
 
+  /**
+   * Ledger first, then Stripe: the refund entry takes the money out of the balance (so it cannot be
+   * spent meanwhile), then the card gets it back with the same key as Stripe's idempotency key. A
+   * refusal from Stripe gives the balance back (one adjustment); Stripe out of reach leaves the
+   * entry, and a retry with the same key finishes it.
+   */
+  async function refundTopUp(
+    request: Parameters<PrepaidAccounts["refundTopUp"]>[0],
+  ): ReturnType<PrepaidAccounts["refundTopUp"]> {
+    if (!topUps) {
+      throw new AppError("BILLING_NOT_CONFIGURED", "Refunds need a payment provider on this server", {});
+    }
+    const notFound = () =>
+      new AppError("NOT_FOUND", "No such top-up", { paymentIntentId: request.paymentIntentId });
+    const topUp = await ledger.topUpOf(request.paymentIntentId);
+    if (!topUp || (!request.by.admin && topUp.userId !== request.by.userId)) throw notFound();
+    const key = `refund:${request.paymentIntentId}:${request.idempotencyKey}`;
+    const reserved = await ledger.reserveRefund({
+      paymentIntentId: request.paymentIntentId,
+      key,
+      amount: request.amount ?? null,
+    });
+    if (reserved.kind === "unknown") throw notFound();
+    if (reserved.kind === "not_refundable") {
+      throw new AppError("VALIDATION_ERROR", "More than the unspent part of this top-up", {
+        field: "amount",
+        reason: "exceeds_unspent",
+        refundable: reserved.refundable,
+        requested: request.amount ?? null,
+        currency: reserved.topUp.currency,
+      });
+    }
+    if (request.amount !== undefined && request.amount !== reserved.amount) {
+      throw new AppError("IDEMPOTENCY_CONFLICT", "This idempotency key was used for another refund", {
+        amount: reserved.amount,
+      });
+    }
+    if (reserved.compensated) {
+      throw new AppError("BILLING_FAILED", "Stripe refused this refund", {
+        paymentIntentId: topUp.paymentIntentId,
+      });
+    }
+    try {
+      const refund = await topUps.refund({
+        paymentIntentId: topUp.paymentIntentId,
+        amount: reserved.amount,
+        idempotencyKey: key,
+      });
+      return {
+        paymentIntentId: topUp.paymentIntentId,
+        refundId: refund.id,
+        status: refund.status,
+        amount: reserved.amount,
+        currency: topUp.currency,
+        userId: topUp.userId,
+        balance: reserved.balance,
+      };
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      if (error.code === "BILLING_FAILED") await ledger.cancelRefund(key);
+      else if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
+      throw error;
+    }
+  }
+
   let timer: NodeJS.Timeout | undefined;
   const orphanAfterMs = options.orphanAfterMs ?? 15 * 60_000;
   const sweep = () => ledger.sweep(orphanAfterMs);
@@ -303,8 +388,19 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
     prepaid,
     creditConfirmedTopUp,
     async handleWebhook(rawBody, signature) {
-      const confirmed = topUps?.confirmedByWebhook?.(rawBody, signature) ?? null;
-      if (confirmed) await creditConfirmedTopUp(confirmed);
+      const event = topUps?.webhookEvent?.(rawBody, signature) ?? null;
+      if (event?.type === "succeeded") await creditConfirmedTopUp(event.intent);
+      if (event?.type === "refunded") {
+        // Only top-ups are in the ledger: a per-use charge's refund finds nothing here.
+        const converged = await ledger.convergeRefund(event.paymentIntentId, event.amountRefunded);
+        if (converged && converged.shortfall > 0) {
+          onError(
+            new Error(
+              `refund of ${event.paymentIntentId} at Stripe exceeds the balance by ${converged.shortfall} micros`,
+            ),
+          );
+        }
+      }
       return cards.handleWebhook
         ? cards.handleWebhook(rawBody, signature)
         : { received: true as const, duplicate: false };

@@ -52,6 +52,8 @@ export interface LedgerAccount {
   userLimits: SpendLimits;
   autoReload: AutoReload | null;
   autoReloadMonthTotal: number;
+  /** The last reload that did not credit anything (cleared by the next one that does). */
+  autoReloadFailure: { at: Date; code: string } | null;
 }
 
 export interface ReserveRequest {
@@ -85,6 +87,32 @@ export interface TopUpCredit {
   description: string;
 }
 
+/** A top-up as the ledger holds it: whose, and how much of it was refunded (micros). */
+export interface TopUpRecord {
+  userId: string;
+  currency: string;
+  paymentIntentId: string;
+  /** Micros credited. */
+  amount: number;
+  /** Micros refunded so far (refunds less the ones Stripe did not carry out). */
+  refunded: number;
+}
+
+export type RefundReservation =
+  | {
+      /** `existing`: the same key reserved before (a retry); carry on with Stripe. */
+      kind: "reserved" | "existing";
+      topUp: TopUpRecord;
+      /** Minor units to give back on the card. */
+      amount: number;
+      /** Micros after the refund entry. */
+      balance: number;
+      /** True when Stripe's refund was given up on (the entry was compensated). */
+      compensated: boolean;
+    }
+  | { kind: "unknown" }
+  | { kind: "not_refundable"; topUp: TopUpRecord; refundable: number; balance: number };
+
 export interface LedgerStore {
   /**
    * One statement: takes `amount` out of the balance only if the balance covers it and the day and
@@ -115,20 +143,51 @@ export interface LedgerStore {
   ): Promise<void>;
   setAutoReload(userId: string, currency: string, settings: AutoReload | null): Promise<void>;
   /**
-   * Claims one auto-reload when the balance is below the threshold, none is in flight (5 minutes)
-   * and the month's cap admits it; returns the minor units to charge and a key unique to the claim.
+   * Claims one auto-reload when the balance is below the threshold, none is in flight or failed in
+   * the last 5 minutes, and the month's cap admits it; returns the minor units to charge and a key
+   * unique to the claim (the PaymentIntent's idempotency key).
    */
   claimAutoReload(
     userId: string,
     currency: string,
     month: string,
   ): Promise<{ amount: number; key: string } | null>;
-  finishAutoReload(userId: string, currency: string): Promise<void>;
+  /**
+   * Ends a claimed reload. A failure (`amount`: the claimed minor units) gives the month's total
+   * back, records `code`, and keeps the claim time so the next try waits out the in-flight window.
+   */
+  finishAutoReload(
+    userId: string,
+    currency: string,
+    failure?: { code: string; amount: number } | null,
+  ): Promise<void>;
   /**
    * Settles what a crashed process left: pending `prepaid:` settlements (as ordered) and reserves
    * without any settlement older than `olderThanMs` (released). Returns how many were settled.
    */
   sweep(olderThanMs: number): Promise<number>;
+  /** The top-up credited for a PaymentIntent, null when none was. */
+  topUpOf(paymentIntentId: string): Promise<TopUpRecord | null>;
+  /**
+   * Takes a refund of a top-up out of the balance before Stripe is asked (one transaction on the
+   * locked balance row): at most what is left of that top-up and at most the balance (never money
+   * already spent), in whole minor units; `amount` null: all of that. Once per `key`.
+   */
+  reserveRefund(request: {
+    paymentIntentId: string;
+    key: string;
+    amount: number | null;
+  }): Promise<RefundReservation>;
+  /** Gives a reserved refund back (Stripe refused it): one adjustment entry per key; false if done before. */
+  cancelRefund(key: string): Promise<boolean>;
+  /**
+   * Stripe says `refunded` minor units of this top-up are refunded (the `charge.refunded` webhook,
+   * cumulative): takes what the ledger has not yet taken, at most the balance. Idempotent.
+   */
+  convergeRefund(
+    paymentIntentId: string,
+    refunded: number,
+  ): Promise<{ debited: number; shortfall: number } | null>;
   /** Balances whose entries do not sum to them (empty when the ledger is consistent). */
   reconcile(): Promise<Array<{ userId: string; currency: string; balance: number; sum: number }>>;
 }

@@ -26,15 +26,34 @@ export interface TopUpChargeRequest {
   description: string;
 }
 
+export interface TopUpRefundRequest {
+  paymentIntentId: string;
+  /** Minor units. */
+  amount: number;
+  idempotencyKey: string;
+}
+
+/** A webhook event the prepaid ledger acts on. */
+export type TopUpWebhookEvent =
+  | { type: "succeeded"; intent: TopUpIntent }
+  /** `charge.refunded`: `amountRefunded` is Stripe's running total for the charge, minor units. */
+  | { type: "refunded"; paymentIntentId: string; amountRefunded: number };
+
 /** Where top-ups are charged: Stripe (`createStripeTopUps`), or a fake in tests. */
 export interface TopUpProvider {
   /** Throws BILLING_FAILED on a decline, SERVICE_UNAVAILABLE when unreachable. */
   charge(request: TopUpChargeRequest): Promise<TopUpIntent>;
   /**
-   * Verifies a webhook delivery and returns the top-up it confirms (`payment_intent.succeeded` of a
-   * top-up), null for any other event. Throws VALIDATION_ERROR on a bad signature.
+   * Refunds part of a top-up on the card (idempotent by key). Throws BILLING_FAILED when Stripe
+   * refuses it for good, SERVICE_UNAVAILABLE when it cannot be reached (retry with the same key).
    */
-  confirmedByWebhook?(rawBody: Buffer, signature: string | undefined): TopUpIntent | null;
+  refund(request: TopUpRefundRequest): Promise<{ id: string; status: "succeeded" | "pending" }>;
+  /**
+   * Verifies a webhook delivery and returns what it says about top-ups (`payment_intent.succeeded`
+   * of a top-up, `charge.refunded` of any charge), null for any other event. Throws
+   * VALIDATION_ERROR on a bad signature.
+   */
+  webhookEvent?(rawBody: Buffer, signature: string | undefined): TopUpWebhookEvent | null;
 }
 
 /** `metadata.kind` of a top-up PaymentIntent, so webhooks tell them from per-use charges. */
@@ -121,9 +140,37 @@ export function createStripeTopUps(options: StripeTopUpsOptions): TopUpProvider 
         throw toAppError(error);
       }
     },
+    async refund(request) {
+      try {
+        const refund = await stripe.refunds.create(
+          {
+            payment_intent: request.paymentIntentId,
+            amount: request.amount,
+            metadata: { kind: TOP_UP_KIND },
+          },
+          { idempotencyKey: boundedKey(request.idempotencyKey) },
+        );
+        if (refund.status === "failed" || refund.status === "canceled") {
+          throw new AppError("BILLING_FAILED", "Stripe did not carry out the refund", {
+            refundId: refund.id,
+            reason: refund.failure_reason ?? refund.status,
+          });
+        }
+        return { id: refund.id, status: refund.status === "succeeded" ? "succeeded" : "pending" };
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        // Refused for good (not refundable, more than is left): the caller gives the balance back.
+        if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+          throw new AppError("BILLING_FAILED", "Stripe refused the refund", {
+            reason: error.code ?? "invalid_request",
+          });
+        }
+        throw toAppError(error);
+      }
+    },
     ...(webhookSecret
       ? {
-          confirmedByWebhook(rawBody: Buffer, signature: string | undefined) {
+          webhookEvent(rawBody: Buffer, signature: string | undefined): TopUpWebhookEvent | null {
             if (!signature) {
               throw new AppError("VALIDATION_ERROR", "Missing Stripe-Signature header", {
                 reason: "unsigned",
@@ -137,9 +184,19 @@ export function createStripeTopUps(options: StripeTopUpsOptions): TopUpProvider 
                 reason: error instanceof Error ? error.message : "invalid",
               });
             }
-            if (event.type !== "payment_intent.succeeded") return null;
-            const intent = toTopUpIntent(event.data.object);
-            return intent.userId !== null ? intent : null;
+            if (event.type === "payment_intent.succeeded") {
+              const intent = toTopUpIntent(event.data.object);
+              return intent.userId !== null ? { type: "succeeded", intent } : null;
+            }
+            if (event.type === "charge.refunded") {
+              const charge = event.data.object;
+              const intent =
+                typeof charge.payment_intent === "string" ? charge.payment_intent : charge.payment_intent?.id;
+              return intent
+                ? { type: "refunded", paymentIntentId: intent, amountRefunded: charge.amount_refunded }
+                : null;
+            }
+            return null;
           },
         }
       : {}),

@@ -116,10 +116,34 @@ describe("ledger store", () => {
     const claims = await Promise.all(
       [1, 2].map(() => t.database.ledger.claimAutoReload("reloader", "usd", MONTH)),
     );
-    expect(claims.filter(Boolean)).toEqual([{ amount: 500, key: `${MONTH}:500` }]);
+    expect(claims.filter(Boolean)).toEqual([{ amount: 500, key: expect.stringMatching(/^2026-12-01:\d+$/) }]);
     await t.database.ledger.finishAutoReload("reloader", "usd");
     // A second reload would pass the monthly cap (500 + 500 > 900).
     expect(await t.database.ledger.claimAutoReload("reloader", "usd", MONTH)).toBeNull();
+  });
+
+  it("a failed reload gives the month's total back, records why, and backs off", async () => {
+    await topUp("declined", 1_000);
+    await t.database.ledger.setAutoReload("declined", "usd", {
+      threshold: 5_000,
+      amount: 500,
+      monthlyCap: 500,
+    });
+    const claim = await t.database.ledger.claimAutoReload("declined", "usd", MONTH);
+    expect(claim).not.toBeNull();
+    await t.database.ledger.finishAutoReload("declined", "usd", { code: "BILLING_FAILED", amount: 500 });
+    const account = await t.database.ledger.account("declined", "usd", DAY, MONTH);
+    expect(account.autoReloadMonthTotal).toBe(0);
+    expect(account.autoReloadFailure).toMatchObject({ code: "BILLING_FAILED", at: expect.any(Date) });
+    // Within the in-flight window the card is not tried again.
+    expect(await t.database.ledger.claimAutoReload("declined", "usd", MONTH)).toBeNull();
+    await t.database.prisma.$executeRawUnsafe(
+      "UPDATE ledger_balances SET auto_reload_started_at = now() - interval '6 minutes' WHERE user_id = 'declined'",
+    );
+    const retry = await t.database.ledger.claimAutoReload("declined", "usd", MONTH);
+    expect(retry?.key).not.toBe(claim?.key);
+    await t.database.ledger.finishAutoReload("declined", "usd");
+    expect((await t.database.ledger.account("declined", "usd", DAY, MONTH)).autoReloadFailure).toBeNull();
   });
 
   it("sweeps reserves whose process died before the answer was stored", async () => {

@@ -8,7 +8,8 @@ import type {
 } from "@spell/billing";
 import pg from "pg";
 import { isEmbeddedUrl } from "../embedded.ts";
-import { isUuid, run, type Sql } from "../sql.ts";
+import { isUuid, query, run, type Sql, transaction } from "../sql.ts";
+import { createTokenSpendStore, type TokenSpendStore } from "./token-spend.ts";
 
 interface EntryRow {
   id: string;
@@ -39,6 +40,8 @@ interface BalanceRow {
   auto_reload_monthly_cap: number | null;
   auto_reload_month: string | null;
   auto_reload_month_total: number;
+  auto_reload_failed_at: Date | null;
+  auto_reload_failure: string | null;
 }
 
 const ENTRY_COLUMNS =
@@ -48,7 +51,8 @@ const ENTRY_COLUMNS =
 const BALANCE_COLUMNS = `balance, day_start::text AS day_start, day_spent, month_start::text AS month_start,
   month_spent, admin_daily_limit, admin_monthly_limit, user_daily_limit, user_monthly_limit,
   auto_reload_threshold, auto_reload_amount, auto_reload_monthly_cap,
-  auto_reload_month::text AS auto_reload_month, auto_reload_month_total`;
+  auto_reload_month::text AS auto_reload_month, auto_reload_month_total, auto_reload_failed_at,
+  auto_reload_failure`;
 
 /** The spend of the current window: the stored counter when it is for that window, else nothing yet. */
 const DAY_SPENT = "(CASE WHEN day_start = $4::date THEN day_spent ELSE 0 END)";
@@ -116,6 +120,41 @@ const CREDIT = `WITH balance AS (
   )
   INSERT INTO ledger_entries (user_id, currency, kind, amount, balance_after, payment_intent_id, description)
   SELECT $1, $2, 'top_up', $3::bigint, balance, $4, $5 FROM balance
+  RETURNING balance_after`;
+
+type RefundReservation = Awaited<ReturnType<LedgerStore["reserveRefund"]>>;
+type TopUpRecord = NonNullable<Awaited<ReturnType<LedgerStore["topUpOf"]>>>;
+
+/** A top-up and what of it is refunded: refunds (−) less the ones given back (+), both keyed. */
+const TOP_UP = `SELECT t.user_id, t.currency, t.payment_intent_id, t.amount,
+    COALESCE((SELECT -sum(r.amount) FROM ledger_entries r
+      WHERE r.payment_intent_id = t.payment_intent_id AND r.user_id = t.user_id
+        AND r.kind IN ('refund', 'adjustment') AND r.refund_key IS NOT NULL), 0) AS refunded
+  FROM ledger_entries t WHERE t.payment_intent_id = $1 AND t.kind = 'top_up'`;
+
+function toTopUp(row: {
+  user_id: string;
+  currency: string;
+  payment_intent_id: string;
+  amount: string;
+  refunded: string;
+}): TopUpRecord {
+  return {
+    userId: row.user_id,
+    currency: row.currency,
+    paymentIntentId: row.payment_intent_id,
+    amount: Number(row.amount),
+    refunded: Number(row.refunded),
+  };
+}
+
+/** Appends one keyed entry and moves the (already locked) balance by `amount`, in one statement. */
+const KEYED_ENTRY = `WITH balance AS (
+    UPDATE ledger_balances SET balance = balance + $4, updated_at = now()
+    WHERE user_id = $1 AND currency = $2 RETURNING balance
+  )
+  INSERT INTO ledger_entries (user_id, currency, kind, amount, balance_after, payment_intent_id, refund_key, description)
+  SELECT $1, $2, $3, $4::bigint, balance, $5, $6, $7 FROM balance
   RETURNING balance_after`;
 
 function toEntry(row: EntryRow): LedgerEntry {
@@ -268,6 +307,10 @@ export function createLedgerStore(sql: Sql): LedgerStore {
             ? { threshold, amount: row.auto_reload_amount, monthlyCap: row.auto_reload_monthly_cap }
             : null,
         autoReloadMonthTotal: row && row.auto_reload_month === month ? row.auto_reload_month_total : 0,
+        autoReloadFailure:
+          row?.auto_reload_failed_at && row.auto_reload_failure !== null
+            ? { at: row.auto_reload_failed_at, code: row.auto_reload_failure }
+            : null,
       };
     },
 
@@ -322,26 +365,40 @@ export function createLedgerStore(sql: Sql): LedgerStore {
 
     async claimAutoReload(userId, currency, month) {
       const total = "(CASE WHEN auto_reload_month = $3::date THEN auto_reload_month_total ELSE 0 END)";
-      const rows = await run<{ auto_reload_amount: number; auto_reload_month_total: number }>(
+      const rows = await run<{ auto_reload_amount: number; claimed_at: string }>(
         sql,
-        `UPDATE ledger_balances SET auto_reload_started_at = now(), auto_reload_month = $3::date,
+        `UPDATE ledger_balances SET auto_reload_started_at = clock_timestamp(), auto_reload_month = $3::date,
            auto_reload_month_total = ${total} + auto_reload_amount
          WHERE user_id = $1 AND currency = $2 AND auto_reload_threshold IS NOT NULL
            AND auto_reload_amount IS NOT NULL AND balance < auto_reload_threshold
            AND (auto_reload_started_at IS NULL OR auto_reload_started_at < now() - interval '5 minutes')
            AND (auto_reload_monthly_cap IS NULL OR ${total} + auto_reload_amount <= auto_reload_monthly_cap)
-         RETURNING auto_reload_amount, auto_reload_month_total`,
+         RETURNING auto_reload_amount, (extract(epoch FROM auto_reload_started_at) * 1000000)::bigint::text AS claimed_at`,
         [userId, currency, month],
       );
       const row = rows[0];
-      return row ? { amount: row.auto_reload_amount, key: `${month}:${row.auto_reload_month_total}` } : null;
+      // Unique per claim (claims exclude each other): a retry after a decline is a new PaymentIntent.
+      return row ? { amount: row.auto_reload_amount, key: `${month}:${row.claimed_at}` } : null;
     },
 
-    async finishAutoReload(userId, currency) {
+    async finishAutoReload(userId, currency, failure) {
+      if (!failure) {
+        await run(
+          sql,
+          `UPDATE ledger_balances SET auto_reload_started_at = NULL, auto_reload_failed_at = NULL,
+             auto_reload_failure = NULL
+           WHERE user_id = $1 AND currency = $2`,
+          [userId, currency],
+        );
+        return;
+      }
+      // Nothing was reloaded: the month's total gets the amount back; the claim time stays (backoff).
       await run(
         sql,
-        "UPDATE ledger_balances SET auto_reload_started_at = NULL WHERE user_id = $1 AND currency = $2",
-        [userId, currency],
+        `UPDATE ledger_balances SET auto_reload_failed_at = now(), auto_reload_failure = $3,
+           auto_reload_month_total = GREATEST(auto_reload_month_total - $4, 0)
+         WHERE user_id = $1 AND currency = $2`,
+        [userId, currency, failure.code, failure.amount],
       );
     },
 
@@ -376,6 +433,135 @@ export function createLedgerStore(sql: Sql): LedgerStore {
       return settled;
     },
 
+    async topUpOf(paymentIntentId) {
+      const rows = await run<Parameters<typeof toTopUp>[0]>(sql, TOP_UP, [paymentIntentId]);
+      return rows[0] ? toTopUp(rows[0]) : null;
+    },
+
+    async reserveRefund({ paymentIntentId, key, amount }): Promise<RefundReservation> {
+      return transaction(sql.pool, async (client) => {
+        const found = await query<Parameters<typeof toTopUp>[0]>(client, TOP_UP, [paymentIntentId]);
+        if (!found[0]) return { kind: "unknown" };
+        const { user_id: userId, currency } = found[0];
+        // The balance row lock serializes refunds, reserves and credits of this user: read after it.
+        const locked = await query<{ balance: string }>(
+          client,
+          "SELECT balance FROM ledger_balances WHERE user_id = $1 AND currency = $2 FOR UPDATE",
+          [userId, currency],
+        );
+        const balance = Number(locked[0]?.balance ?? 0);
+        const fresh = await query<Parameters<typeof toTopUp>[0]>(client, TOP_UP, [paymentIntentId]);
+        const topUp = toTopUp(fresh[0] ?? found[0]);
+        const previous = await query<{ kind: string; amount: string; balance_after: string }>(
+          client,
+          `SELECT kind, amount, balance_after FROM ledger_entries
+           WHERE refund_key = $1 AND kind IN ('refund', 'adjustment')`,
+          [key],
+        );
+        const reserved = previous.find((entry) => entry.kind === "refund");
+        if (reserved) {
+          return {
+            kind: "existing",
+            topUp,
+            amount: -Number(reserved.amount) / MICROS_PER_MINOR_UNIT,
+            balance,
+            compensated: previous.some((entry) => entry.kind === "adjustment"),
+          };
+        }
+        // Whole minor units: Stripe refunds no fraction of a cent.
+        const refundable = Math.floor(
+          Math.min(topUp.amount - topUp.refunded, balance) / MICROS_PER_MINOR_UNIT,
+        );
+        const wanted = amount ?? refundable;
+        if (wanted < 1 || wanted > refundable) {
+          return { kind: "not_refundable", topUp, refundable, balance };
+        }
+        const rows = await query<{ balance_after: string }>(client, KEYED_ENTRY, [
+          userId,
+          currency,
+          "refund",
+          -wanted * MICROS_PER_MINOR_UNIT,
+          paymentIntentId,
+          key,
+          "refund of a top-up",
+        ]);
+        return {
+          kind: "reserved",
+          topUp,
+          amount: wanted,
+          balance: Number(rows[0]?.balance_after ?? balance),
+          compensated: false,
+        };
+      });
+    },
+
+    async cancelRefund(key) {
+      const rows = await run<{
+        user_id: string;
+        currency: string;
+        amount: string;
+        payment_intent_id: string;
+      }>(
+        sql,
+        "SELECT user_id, currency, amount, payment_intent_id FROM ledger_entries WHERE refund_key = $1 AND kind = 'refund'",
+        [key],
+      );
+      const refund = rows[0];
+      if (!refund) return false;
+      try {
+        await run(sql, KEYED_ENTRY, [
+          refund.user_id,
+          refund.currency,
+          "adjustment",
+          -Number(refund.amount),
+          refund.payment_intent_id,
+          key,
+          "refund not carried out by Stripe",
+        ]);
+        return true;
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
+    },
+
+    async convergeRefund(paymentIntentId, refunded) {
+      return transaction(sql.pool, async (client) => {
+        const found = await query<Parameters<typeof toTopUp>[0]>(client, TOP_UP, [paymentIntentId]);
+        if (!found[0]) return null;
+        const { user_id: userId, currency } = found[0];
+        const locked = await query<{ balance: string }>(
+          client,
+          "SELECT balance FROM ledger_balances WHERE user_id = $1 AND currency = $2 FOR UPDATE",
+          [userId, currency],
+        );
+        const balance = Number(locked[0]?.balance ?? 0);
+        const fresh = await query<Parameters<typeof toTopUp>[0]>(client, TOP_UP, [paymentIntentId]);
+        const topUp = toTopUp(fresh[0] ?? found[0]);
+        const missing = Math.min(refunded * MICROS_PER_MINOR_UNIT, topUp.amount) - topUp.refunded;
+        if (missing <= 0) return { debited: 0, shortfall: 0 };
+        const debited = Math.min(missing, balance);
+        if (debited > 0) {
+          try {
+            await query(client, KEYED_ENTRY, [
+              userId,
+              currency,
+              "refund",
+              -debited,
+              paymentIntentId,
+              // Stripe's running total keys it: the same delivery again changes nothing.
+              `stripe:${paymentIntentId}:${refunded}`,
+              "refund made at Stripe",
+            ]);
+          } catch (error) {
+            if (isUniqueViolation(error)) return { debited: 0, shortfall: 0 };
+            throw error;
+          }
+        }
+        return { debited, shortfall: missing - debited };
+      });
+    },
+
     async reconcile() {
       const rows = await run<{ user_id: string; currency: string; balance: string; sum: string }>(
         sql,
@@ -396,6 +582,9 @@ export function createLedgerStore(sql: Sql): LedgerStore {
   };
 }
 
+/** Micros per minor unit (contracts' MICROS_PER_MINOR_UNIT). */
+const MICROS_PER_MINOR_UNIT = 10_000;
+
 function minOf(a: string | null, b: string | null): number | null {
   const values = [a, b].filter((value): value is string => value !== null).map(Number);
   return values.length === 0 ? null : Math.min(...values);
@@ -403,6 +592,8 @@ function minOf(a: string | null, b: string | null): number | null {
 
 export interface LedgerDatabase {
   ledger: LedgerStore;
+  /** What capped tokens (`spell:max_spend`) have spent: used in every billing mode. */
+  tokenSpend: TokenSpendStore;
   /** Its own pool (also what the server's rate limiter counts on). */
   pool: pg.Pool;
   close(): Promise<void>;
@@ -420,8 +611,10 @@ export function openLedgerDatabase(options: { url: string; poolSize?: number }):
   });
   pool.on("error", () => {});
   let closed: Promise<void> | undefined;
+  const sql = { pool, prepared: !isEmbeddedUrl(options.url) };
   return {
-    ledger: createLedgerStore({ pool, prepared: !isEmbeddedUrl(options.url) }),
+    ledger: createLedgerStore(sql),
+    tokenSpend: createTokenSpendStore(sql),
     pool,
     close() {
       closed ??= pool.end();

@@ -234,7 +234,7 @@ export function createExecutionOperations(
     async executeAsync(authorization, request, options) {
       // Refused before anything is written: no queue, no asynchronous execution.
       if (!store || !queue) throw notConfigured();
-      const { user, spell, execution } = await admitExecution(context, authorization, request);
+      const { user, spell, execution, maxSpend } = await admitExecution(context, authorization, request);
       const accepted = (id: string, status: "queued" | "running"): ExecuteAccepted => ({
         ok: true,
         executionId: id,
@@ -254,7 +254,7 @@ export function createExecutionOperations(
         }
         return answerExisting(context, existing, execution.requestHash);
       }
-      const charge = await chargeExecution(context, { execution, user, spell, request });
+      const charge = await chargeExecution(context, { execution, user, spell, request, maxSpend });
       const cancelAfter =
         options.cancelAfterMs === undefined
           ? null

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { AppError, type ExecuteOutput, type JsonObject, toAppError } from "@spell/contracts";
+import {
+  AppError,
+  type ExecuteOutput,
+  type JsonObject,
+  type TokenSpendCap,
+  toAppError,
+} from "@spell/contracts";
 import { assertNotBanned } from "../access.ts";
 import { assertInputMatchesSchema, type EngineContext } from "../context.ts";
 import type { ExecuteRequest } from "../engine-types.ts";
@@ -16,7 +22,7 @@ export async function executeSpell(
   request: ExecuteRequest,
 ): Promise<ExecuteOutput> {
   const startedAt = context.clock.monotonicMs();
-  const { user, spell, execution: planned } = await admitExecution(context, authorization, request);
+  const { user, spell, execution: planned, maxSpend } = await admitExecution(context, authorization, request);
   let execution = planned;
   // A free execution without a key needs no row before it runs: one write after, fewer round trips.
   const loggedAtStart = execution.idempotencyKey !== null || execution.price.amount > 0;
@@ -26,7 +32,7 @@ export async function executeSpell(
     execution = begun.run;
   }
   // 6. charge
-  const charge = await chargeExecution(context, { execution, user, spell, request });
+  const charge = await chargeExecution(context, { execution, user, spell, request, maxSpend });
   // 7. run, 8. settle and answer JSON
   return runAndSettle(context, { execution, spell, input: request.input, charge, loggedAtStart, startedAt });
 }
@@ -36,7 +42,13 @@ export async function admitExecution(
   context: EngineContext,
   authorization: string | undefined,
   request: ExecuteRequest,
-): Promise<{ user: UserRecord; spell: SpellRecord; execution: NewExecution }> {
+): Promise<{
+  user: UserRecord;
+  spell: SpellRecord;
+  execution: NewExecution;
+  /** The caller's token cap (`spell:max_spend`), for the charge. */
+  maxSpend: TokenSpendCap | undefined;
+}> {
   // 1. token
   const caller = await context.authenticate(authorization);
   // One read for the caller and (only if not banned) the spell; the steps below decide in order.
@@ -48,6 +60,8 @@ export async function admitExecution(
   // 4. visibility
   assertCanRun(lookup, user.id);
   const { spell } = lookup;
+  // Rate limits per user and per spell: here, where the spell is known, for every transport.
+  await context.billing.rateLimits?.consume(user.id, spell.slug);
   // The spell's input schema (compiled once per artifact version), before any row, charge or run.
   assertInputMatchesSchema(context, spell, request.input);
   // 5. price
@@ -63,7 +77,7 @@ export async function admitExecution(
     idempotencyKey,
     requestHash: idempotencyKey === null ? "" : hashExecutionRequest(spell.slug, request.input),
   };
-  return { user, spell, execution };
+  return { user, spell, execution, maxSpend: caller.maxSpend };
 }
 
 /**
@@ -77,9 +91,11 @@ export async function chargeExecution(
     user: UserRecord;
     spell: SpellRecord;
     request: { input: JsonObject; maxCost?: number | undefined };
+    /** The caller's token cap (`spell:max_spend`), when its token has one. */
+    maxSpend?: TokenSpendCap | undefined;
   },
 ): Promise<Charge | null> {
-  const { execution, user, spell, request } = run;
+  const { execution, user, spell, request, maxSpend } = run;
   if (execution.price.amount <= 0) return null;
   try {
     return await context.billing.charge({
@@ -88,6 +104,7 @@ export async function chargeExecution(
       spell,
       price: execution.price,
       maxCost: request.maxCost,
+      maxSpend,
     });
   } catch (thrown) {
     const error = toAppError(thrown);

@@ -2,11 +2,13 @@ import {
   AppError,
   type BalanceOutput,
   type HistoryOutput,
+  type RefundTopUpOutput,
   type TopUpOutput,
   type ZAdminSpendLimitsInput,
   type ZAutoReloadInput,
   type ZBalanceInput,
   type ZHistoryInput,
+  type ZRefundTopUpInput,
   type ZSpendLimitsInput,
   type ZTopUpInput,
 } from "@spell/contracts";
@@ -24,6 +26,8 @@ export interface PrepaidOperations {
   balance(session: Session, input?: z.output<typeof ZBalanceInput>): Promise<BalanceOutput>;
   history(session: Session, input?: z.output<typeof ZHistoryInput>): Promise<HistoryOutput>;
   topUp(session: Session, input: z.output<typeof ZTopUpInput>): Promise<TopUpOutput>;
+  /** The owner refunds their own top-up's unspent part; an admin any user's. */
+  refundTopUp(session: Session, input: z.output<typeof ZRefundTopUpInput>): Promise<RefundTopUpOutput>;
   setSpendLimits(session: Session, input: z.output<typeof ZSpendLimitsInput>): Promise<BalanceOutput>;
   setAutoReload(session: Session, input: z.output<typeof ZAutoReloadInput>): Promise<BalanceOutput>;
   /** Admin: a user's ceilings (the user may only go lower). */
@@ -69,6 +73,14 @@ export function createPrepaidOperations(context: EngineContext): PrepaidOperatio
     async topUp(session, input) {
       admit(session, "user");
       const result = await prepaidOf(context).topUp(session.user, input);
+      return { ok: true, ...result };
+    },
+    async refundTopUp(session, input) {
+      admit(session, "user");
+      const result = await prepaidOf(context).refundTopUp({
+        ...input,
+        by: { userId: session.user.id, admin: session.caller.isAdmin },
+      });
       return { ok: true, ...result };
     },
     async setSpendLimits(session, input) {

@@ -1,4 +1,10 @@
-import type { BalanceOutput, LedgerEntryView, PrepaidAccountView, TopUpOutput } from "@spell/contracts";
+import type {
+  BalanceOutput,
+  LedgerEntryView,
+  PrepaidAccountView,
+  RefundTopUpOutput,
+  TopUpOutput,
+} from "@spell/contracts";
 import type { UserRecord } from "../ports.ts";
 
 /** Daily / monthly caps in micros; null removes one, a missing field leaves it as it is. */
@@ -13,6 +19,15 @@ export interface TopUpRequest {
   amount: number;
   currency?: string | undefined;
   idempotencyKey: string;
+}
+
+export interface RefundRequest {
+  paymentIntentId: string;
+  /** Minor units; undefined: all that is refundable. */
+  amount?: number | undefined;
+  idempotencyKey: string;
+  /** Who asks: the top-up's owner, or an admin (any user's top-up). */
+  by: { userId: string; admin: boolean };
 }
 
 export interface AutoReloadSettings {
@@ -36,6 +51,18 @@ export interface PrepaidAccounts {
     settings: AutoReloadSettings | null,
   ): Promise<void>;
   topUp(user: UserRecord, request: TopUpRequest): Promise<Omit<TopUpOutput, "ok">>;
+  /** Refunds the unspent part of a top-up to the card: ledger first, then Stripe (see the adapter). */
+  refundTopUp(request: RefundRequest): Promise<Omit<RefundTopUpOutput, "ok">>;
 }
 
 export type { BalanceOutput };
+
+/**
+ * Execute rate limits per user and per spell (`Billing.rateLimits`, set when configured). The
+ * pipeline calls it once the spell is known — after visibility, before the price — so every
+ * transport (REST, tRPC, MCP, asynchronous executes) counts the same executions.
+ */
+export interface ExecutionRateLimits {
+  /** Counts one execution of `slug` by `userId`; throws RATE_LIMITED (429) when a policy is spent. */
+  consume(userId: string, slug: string): Promise<void>;
+}

@@ -5,6 +5,7 @@ import { checkoutUrlProcedure } from "./checkout-url.ts";
 import { confirmIntentProcedure } from "./confirm-intent.ts";
 import { historyProcedure } from "./history.ts";
 import { portalUrlProcedure } from "./portal-url.ts";
+import { refundTopUpProcedure } from "./refund-top-up.ts";
 import { spendLimitsProcedure } from "./spend-limits.ts";
 import { topUpProcedure } from "./top-up.ts";
 
@@ -16,6 +17,7 @@ export const billingRouter = router({
   balance: balanceProcedure,
   history: historyProcedure,
   topUp: topUpProcedure,
+  refundTopUp: refundTopUpProcedure,
   spendLimits: spendLimitsProcedure,
   autoReload: autoReloadProcedure,
 });

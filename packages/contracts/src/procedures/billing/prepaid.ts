@@ -46,6 +46,16 @@ export const ZPrepaidAccount = z.object({
   balance: ZMicros,
   spendLimits: z.object({ daily: ZSpendWindow, monthly: ZSpendWindow }),
   autoReload: ZAutoReload.nullable(),
+  autoReloadState: z.object({
+    monthReloaded: z.number().int().meta({ description: "minor units reloaded this UTC month" }),
+    lastFailure: z
+      .object({
+        at: z.string().meta({ description: "ISO 8601" }),
+        code: z.string().meta({ description: "e.g. BILLING_FAILED:generic_decline" }),
+      })
+      .nullable()
+      .meta({ description: "the last reload that credited nothing; cleared by the next that does" }),
+  }),
 });
 export type PrepaidAccountView = z.infer<typeof ZPrepaidAccount>;
 

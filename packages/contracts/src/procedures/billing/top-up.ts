@@ -38,3 +38,52 @@ export const topUpContract = defineProcedure({
   ],
 });
 export const topUpRoute = topUpContract.route;
+
+export const ZRefundTopUpInput = z.object({
+  paymentIntentId: z
+    .string()
+    .min(1)
+    .max(255)
+    .meta({ description: "the top-up's PaymentIntent (see history)" }),
+  amount: z.number().int().min(1).optional().meta({
+    description: "minor units to give back; default: all that is refundable (the unspent part)",
+  }),
+  idempotencyKey: ZIdempotencyKey.meta({
+    description: "chosen by the client: a retry with the same key never refunds twice",
+  }),
+});
+
+export const ZRefundTopUpOutput = z.object({
+  ok: z.literal(true),
+  paymentIntentId: z.string(),
+  refundId: z.string(),
+  status: z.enum(["succeeded", "pending"]),
+  amount: z.number().int().meta({ description: "minor units given back on the card" }),
+  currency: z.string(),
+  userId: z.string(),
+  balance: z.number().int().meta({ description: "micros after the refund" }),
+});
+export type RefundTopUpOutput = z.infer<typeof ZRefundTopUpOutput>;
+
+/**
+ * A top-up given back on the card: never more than its unspent part (what is left of it and at most
+ * the balance). The owner refunds their own top-ups; an admin any user's.
+ */
+export const refundTopUpContract = defineProcedure({
+  route: billingRoute(
+    "/billing/top-ups/refund",
+    "Prepaid mode: refund the unspent part of a top-up to the card (the owner, or an admin)",
+  ),
+  input: ZRefundTopUpInput,
+  output: ZRefundTopUpOutput,
+  errors: [
+    "USER_BANNED",
+    "BILLING_NOT_CONFIGURED",
+    "NOT_FOUND",
+    "VALIDATION_ERROR",
+    "IDEMPOTENCY_CONFLICT",
+    "BILLING_FAILED",
+    "SERVICE_UNAVAILABLE",
+  ],
+});
+export const refundTopUpRoute = refundTopUpContract.route;
