@@ -8,7 +8,6 @@ import {
   startFakeStripeServer,
 } from "@spell/billing/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunWorker, startRunWorker } from "./run-worker.ts";
 import {
   type CountingUpstream,
   RETURN_ORIGIN,
@@ -24,8 +23,9 @@ import { reconcile } from "./testutil/reconcile.ts";
  * Asynchronous runs shared by real worker processes (`src/main.ts`, as `pnpm start` runs it) on one
  * Postgres and one pg-boss queue, with one fake Stripe served over loopback HTTP: 500 priced runs
  * taken by two processes (each runs once, each is captured once), and a process killed (SIGKILL)
- * mid-run (the run ends exactly once: failed `interrupted` by another process, its authorization
- * released, never captured, never run again).
+ * mid-run (the run ends exactly once: failed `interrupted` by another process, configured only
+ * through the recovery settings of the environment, its authorization released, never captured,
+ * never run again).
  */
 
 const serverUrl = process.env.DATABASE_URL;
@@ -38,7 +38,8 @@ let upstream: CountingUpstream;
 let h: Harness;
 let dataDir: string;
 const processes: ApiProcess[] = [];
-let recovery: RunWorker | undefined;
+/** The spawned processes' environment. */
+let processEnv: Record<string, string>;
 
 beforeAll(async () => {
   if (!serverUrl) return;
@@ -57,7 +58,7 @@ beforeAll(async () => {
   // runs are the spawned processes' work.
   h = await startHarness({ env: billingEnv });
   dataDir = await mkdtemp(join(tmpdir(), "spell-async-workers-"));
-  const env = {
+  processEnv = {
     ...billingEnv,
     DATABASE_URL: h.testDb.url,
     SPELL_DATA_DIR: dataDir,
@@ -65,13 +66,12 @@ beforeAll(async () => {
     LOG_LEVEL: "warn",
   };
   // One after the other: both would otherwise seed the demo spells at the same moment.
-  processes.push(await startApiProcess({ env }));
-  processes.push(await startApiProcess({ env }));
+  processes.push(await startApiProcess({ env: processEnv }));
+  processes.push(await startApiProcess({ env: processEnv }));
   await h.runWorker?.pause();
 }, 90_000);
 
 afterAll(async () => {
-  await recovery?.stop();
   await stopApiProcesses(processes);
   await h?.close();
   await upstream?.close();
@@ -187,20 +187,20 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
     await reconcile({ database: h.testDb.database, stripe: stripe.fake.state });
   }, 150_000);
 
-  it("a worker process killed mid-run: the run ends once, failed interrupted, released, never captured", async () => {
-    const [victim, other] = processes;
-    if (!victim || !other) throw new Error("two processes expected");
-    // Only the victim takes jobs now.
-    await other.stop("SIGTERM");
-    // The recovering worker: another process's pg-boss with a short job expiry (written to the
-    // shared queue, so the victim's job gets it) and a frequent expiry check; it works only after
-    // the kill, with a short stale window for claimed rows.
-    recovery = await startRunWorker({
-      connectionString: h.testDb.url,
-      concurrency: 1,
-      expireInSeconds: 2,
-      maintenanceIntervalSeconds: 1,
-    });
+  it("a worker process killed mid-run: another process ends the run once, failed interrupted, released, never captured", async () => {
+    // No other process may take the job: the shared ones stop, and the recovering one starts after the kill.
+    await Promise.all(processes.map((started) => started.stop("SIGTERM")));
+    // One deployment's short recovery settings, through the environment only: the victim's start
+    // writes the 2 s job expiry to the shared queue (its job gets it), and the recovering process
+    // looks for expired jobs every second and fails a claimed row older than 1 s.
+    const recoveryEnv = {
+      ...processEnv,
+      SPELL_RUN_JOB_EXPIRY_S: "2",
+      SPELL_RUN_STALE_MS: "1000",
+      SPELL_RUN_MAINTENANCE_S: "1",
+    };
+    const victim = await startApiProcess({ env: recoveryEnv });
+    processes.push(victim);
     await h.publish({
       slug: "paid-slow@v1",
       runtime: "api",
@@ -226,9 +226,8 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
     expect((await row()).status).toBe("running");
 
     expect(await victim.stop("SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
-    const engine = h.engine.executions;
-    if (!engine) throw new Error("the harness engine has no asynchronous executions");
-    await recovery.work((id) => engine.runQueued(id, { staleRunningMs: 1_000 }));
+    const recovering = await startApiProcess({ env: recoveryEnv });
+    processes.push(recovering);
 
     await expect.poll(async () => (await row()).status, { timeout: 20_000, interval: 100 }).toBe("failed");
     const ended = await row();
@@ -241,6 +240,7 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
       .poll(
         async () =>
           (await h.testDb.database.prisma.billingRecord.findUnique({ where: { executionId } }))?.status,
+        { timeout: 10_000 },
       )
       .toBe("canceled");
     expect(stripe.fake.state.paymentIntents.get(record.paymentIntentId)?.status).toBe("canceled");
@@ -257,5 +257,5 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
       billing: { charged: false },
     });
     await reconcile({ database: h.testDb.database, stripe: stripe.fake.state });
-  }, 60_000);
+  }, 120_000);
 });

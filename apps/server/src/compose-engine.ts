@@ -113,6 +113,7 @@ export function composeEngine(options: ComposeOptions): Engine {
     billing: options.billing,
     ...(options.runQueue ? { runQueue: options.runQueue } : {}),
     runtimes,
+    ...(env.runs.staleRunningMs !== undefined ? { staleRunningMs: env.runs.staleRunningMs } : {}),
     // Spells' declared input/output JSON Schemas, compiled once per artifact version.
     schemas: createSchemaValidator(),
   });

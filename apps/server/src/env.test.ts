@@ -263,3 +263,28 @@ describe("parseEnv: run webhooks", () => {
     );
   });
 });
+
+describe("parseEnv: asynchronous runs' recovery", () => {
+  it("leaves the recovery settings to their defaults unless set", () => {
+    expect(parseEnv({}).runs).toEqual({
+      jobExpirySeconds: undefined,
+      staleRunningMs: undefined,
+      maintenanceIntervalSeconds: undefined,
+    });
+    expect(
+      parseEnv({ SPELL_RUN_JOB_EXPIRY_S: "4", SPELL_RUN_STALE_MS: "1500", SPELL_RUN_MAINTENANCE_S: "1" })
+        .runs,
+    ).toEqual({ jobExpirySeconds: 4, staleRunningMs: 1500, maintenanceIntervalSeconds: 1 });
+    expect(() => parseEnv({ SPELL_RUN_MAINTENANCE_S: "0" })).toThrowError(/SPELL_RUN_MAINTENANCE_S/);
+  });
+
+  it("refuses a stale window not below the job expiry, the defaults' included", () => {
+    // A retried job must find the dead worker's row stale, or nothing would ever end that run.
+    expect(() => parseEnv({ SPELL_RUN_JOB_EXPIRY_S: "4", SPELL_RUN_STALE_MS: "4000" })).toThrowError(
+      /SPELL_RUN_STALE_MS \(4000\) must be below SPELL_RUN_JOB_EXPIRY_S \(4 s\)/,
+    );
+    expect(() => parseEnv({ SPELL_RUN_JOB_EXPIRY_S: "60" })).toThrowError(/SPELL_RUN_STALE_MS \(600000\)/);
+    expect(() => parseEnv({ SPELL_RUN_STALE_MS: "900000" })).toThrowError(EnvError);
+    expect(parseEnv({ SPELL_RUN_STALE_MS: "899999" }).runs.staleRunningMs).toBe(899_999);
+  });
+});

@@ -154,6 +154,9 @@ const ZEnvSource = z.object({
   SPELL_WASM_OUTPUT_BYTES: optionalPositiveInt,
   SPELL_WASM_MAX_MODULE_BYTES: optionalPositiveInt,
   SPELL_WASM_WORKERS: optionalPositiveInt,
+  SPELL_RUN_JOB_EXPIRY_S: optionalPositiveInt,
+  SPELL_RUN_STALE_MS: optionalPositiveInt,
+  SPELL_RUN_MAINTENANCE_S: optionalPositiveInt,
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_BASE: optionalString,
@@ -231,6 +234,17 @@ export interface Env {
     outputBytes: number | undefined;
     maxModuleBytes: number | undefined;
     workers: number | undefined;
+  };
+  /**
+   * Asynchronous runs' recovery after a worker process died (unset: the defaults). A job active
+   * longer than `jobExpirySeconds` (default 900) is retried; the retry fails a claimed row older
+   * than `staleRunningMs` (default 600 000, must be below the expiry) as `interrupted` and releases
+   * its money; `maintenanceIntervalSeconds` (default 120) is how often expired jobs are looked for.
+   */
+  runs: {
+    jobExpirySeconds: number | undefined;
+    staleRunningMs: number | undefined;
+    maintenanceIntervalSeconds: number | undefined;
   };
   /**
    * `stripe` when both Stripe keys are set, else `local` (the LOCAL TEST provider) outside
@@ -321,6 +335,14 @@ export function parseEnv(source: EnvSource = process.env, options: ParseEnvOptio
     }
   }
 
+  // A retry after the expiry must find the interrupted row stale, or nothing would ever end it.
+  const staleMs = raw.SPELL_RUN_STALE_MS ?? 600_000;
+  const expiryMs = (raw.SPELL_RUN_JOB_EXPIRY_S ?? 900) * 1000;
+  if (staleMs >= expiryMs) {
+    throw new EnvError(
+      `Invalid configuration:\n  - SPELL_RUN_STALE_MS (${staleMs}) must be below SPELL_RUN_JOB_EXPIRY_S (${expiryMs / 1000} s)`,
+    );
+  }
   const billing = billingSettings(raw, production);
   return {
     nodeEnv: raw.NODE_ENV,
@@ -359,6 +381,11 @@ export function parseEnv(source: EnvSource = process.env, options: ParseEnvOptio
       outputBytes: raw.SPELL_WASM_OUTPUT_BYTES,
       maxModuleBytes: raw.SPELL_WASM_MAX_MODULE_BYTES,
       workers: raw.SPELL_WASM_WORKERS,
+    },
+    runs: {
+      jobExpirySeconds: raw.SPELL_RUN_JOB_EXPIRY_S,
+      staleRunningMs: raw.SPELL_RUN_STALE_MS,
+      maintenanceIntervalSeconds: raw.SPELL_RUN_MAINTENANCE_S,
     },
     billingMode: billing.mode,
     billingPlan: raw.SPELL_BILLING_MODE,

@@ -140,6 +140,12 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
         ? undefined
         : await startRunWorker({
             connectionString: env.databaseUrl,
+            ...(env.runs.jobExpirySeconds !== undefined
+              ? { expireInSeconds: env.runs.jobExpirySeconds }
+              : {}),
+            ...(env.runs.maintenanceIntervalSeconds !== undefined
+              ? { maintenanceIntervalSeconds: env.runs.maintenanceIntervalSeconds }
+              : {}),
             onError: (error) => logger.error("run worker", error),
           });
     // Run webhooks need the job engine and a signing secret: the environment's, or outside

@@ -8,6 +8,7 @@ export type {
   Engine,
   EngineDeps,
   ExecuteRequest,
+  RunWebhooks,
   Session,
   VerifiedCaller,
 } from "./engine-types.ts";

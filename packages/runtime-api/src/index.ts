@@ -16,4 +16,12 @@ export {
   signUpstreamRequest,
   verifySpellSignature,
 } from "./signature.ts";
-export { type DnsLookupAll, isForbiddenAddress } from "./ssrf.ts";
+export {
+  createGuardedConnector,
+  DnsFailureError,
+  type DnsLookupAll,
+  ForbiddenAddressError,
+  HostAllowlist,
+  isForbiddenAddress,
+  resolveCheckedAddress,
+} from "./ssrf.ts";

@@ -145,6 +145,10 @@ async function startInstance(
   const runWorker = settlementDatabaseUrl
     ? await startRunWorker({
         connectionString: settlementDatabaseUrl,
+        ...(env.runs.jobExpirySeconds !== undefined ? { expireInSeconds: env.runs.jobExpirySeconds } : {}),
+        ...(env.runs.maintenanceIntervalSeconds !== undefined
+          ? { maintenanceIntervalSeconds: env.runs.maintenanceIntervalSeconds }
+          : {}),
         onError: (error) => logger.error("run worker", error),
       })
     : undefined;

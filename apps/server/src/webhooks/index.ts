@@ -1,4 +1,3 @@
-export { WebhookForbiddenAddressError, WebhookHostAllowlist } from "./guard.ts";
 export { checkWebhookUrl, type WebhookUrlPolicy } from "./policy.ts";
 export { createRunWebhooks, type RunWebhooks } from "./run-webhooks.ts";
 export {

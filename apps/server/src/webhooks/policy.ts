@@ -1,13 +1,12 @@
 import { isIP } from "node:net";
 import { AppError } from "@spell/contracts";
-import { isForbiddenAddress } from "@spell/runtime-api";
-import type { WebhookHostAllowlist } from "./guard.ts";
+import { type HostAllowlist, isForbiddenAddress } from "@spell/runtime-api";
 
 export interface WebhookUrlPolicy {
   /** Production: only https receivers. */
   requireHttps: boolean;
   /** Internal hosts admitted anyway (`SPELL_WEBHOOK_ALLOWED_HOSTS`, refused in production). */
-  allowlist: WebhookHostAllowlist;
+  allowlist: HostAllowlist;
 }
 
 function refused(reason: string, message: string): AppError {

@@ -1,10 +1,10 @@
 import type { WebhookDeliveryView } from "@spell/contracts";
 import type { WebhookStore } from "@spell/db";
-import type { Engine } from "@spell/engine";
-import { WebhookHostAllowlist } from "./guard.ts";
+import type { RunWebhooks } from "@spell/engine";
+import { HostAllowlist } from "@spell/runtime-api";
 import { checkWebhookUrl } from "./policy.ts";
 
-export type RunWebhooks = NonNullable<Engine["webhooks"]>;
+export type { RunWebhooks };
 
 /** The transports' side of run webhooks: the request-time URL check and the owner's deliveries view. */
 export function createRunWebhooks(
@@ -13,7 +13,7 @@ export function createRunWebhooks(
 ): RunWebhooks {
   const policy = {
     requireHttps: settings.requireHttps,
-    allowlist: new WebhookHostAllowlist(settings.allowedHosts),
+    allowlist: new HostAllowlist(settings.allowedHosts),
   };
   return {
     check: (url) => checkWebhookUrl(url, policy),

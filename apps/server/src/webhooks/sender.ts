@@ -1,8 +1,8 @@
 import type { WebhookAttemptRecord } from "@spell/db";
-import type { DnsLookupAll } from "@spell/runtime-api";
+import type { DnsLookupAll, HostAllowlist } from "@spell/runtime-api";
 import { Webhook } from "standardwebhooks";
-import { Agent, request } from "undici";
-import { createReceiverConnector, WebhookForbiddenAddressError, type WebhookHostAllowlist } from "./guard.ts";
+import { request } from "undici";
+import { createReceiverAgent, dnsFailure, guardRefusal } from "./guard.ts";
 
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 /** What is read of a receiver's answer: its status is all that counts. */
@@ -11,7 +11,7 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 export interface WebhookSenderOptions {
   /** Standard Webhooks secret (`whsec_` + base64), the same for every delivery of this deployment. */
   secret: string;
-  allowlist: WebhookHostAllowlist;
+  allowlist: HostAllowlist;
   /** Injectable DNS (tests: a name resolving to a forbidden address). */
   lookup?: DnsLookupAll | undefined;
   /** Connect + answer, default 10 s. */
@@ -31,20 +31,12 @@ export interface WebhookSender {
   close(): Promise<void>;
 }
 
-/** undici wraps connector errors on some paths; look a few levels down the `cause` chain. */
-function findCause<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    if (current instanceof type) return current;
-    current = current.cause;
-  }
-  return undefined;
-}
-
 function describe(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
     return `timeout after ${timeoutMs} ms`;
   }
+  const dns = dnsFailure(error);
+  if (dns !== undefined) return dns.slice(0, 500);
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   return (typeof code === "string" ? `${code}: ${message}` : message).slice(0, 500);
@@ -58,15 +50,7 @@ function describe(error: unknown, timeoutMs: number): string {
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const timeoutMs = options.timeoutMs ?? WEBHOOK_TIMEOUT_MS;
   const signer = new Webhook(options.secret);
-  const agent = new Agent({
-    connect: createReceiverConnector({
-      allowlist: options.allowlist,
-      lookup: options.lookup,
-      connectTimeoutMs: timeoutMs,
-    }),
-    // A receiver's keep-alive socket is not worth holding between rare deliveries.
-    keepAliveTimeout: 1_000,
-  });
+  const agent = createReceiverAgent({ allowlist: options.allowlist, lookup: options.lookup, timeoutMs });
   return {
     async send(message) {
       const attemptedAt = new Date();
@@ -98,7 +82,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
           durationMs: elapsed(),
         };
       } catch (error) {
-        const forbidden = findCause(error, WebhookForbiddenAddressError);
+        const forbidden = guardRefusal(error);
         return {
           attemptedAt,
           outcome: forbidden ? "refused" : "failed",

@@ -1,9 +1,8 @@
 import { AppError } from "@spell/contracts";
 import { createWebhookStore, type Database } from "@spell/db";
 import type { Engine } from "@spell/engine";
-import type { DnsLookupAll } from "@spell/runtime-api";
+import { type DnsLookupAll, HostAllowlist } from "@spell/runtime-api";
 import type { Env } from "../env.ts";
-import { WebhookHostAllowlist } from "./guard.ts";
 import { createWebhookSender } from "./sender.ts";
 import {
   type RenderExecution,
@@ -46,7 +45,7 @@ export async function startRunWebhookDelivery(options: RunWebhookDeliveryOptions
   };
   const sender = createWebhookSender({
     secret: options.secret,
-    allowlist: new WebhookHostAllowlist(options.env.webhooks.allowedHosts),
+    allowlist: new HostAllowlist(options.env.webhooks.allowedHosts),
     lookup: options.lookup,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   });
