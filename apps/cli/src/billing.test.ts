@@ -231,4 +231,116 @@ describe("spell billing (prepaid)", () => {
     expect(exec.code).not.toBe(0);
     expect(exec.stderr).toContain("INSUFFICIENT_BALANCE");
   });
+
+  const refunded = {
+    ok: true,
+    paymentIntentId: "pi_1",
+    refundId: "re_1",
+    status: "succeeded",
+    amount: 70,
+    currency: "usd",
+    userId: "usr_1",
+    balance: 300_000,
+  };
+
+  it("refund sends the amount and the given key and prints what went back and the balance", async () => {
+    const api = fakeApi(() => ok(refunded));
+    const res = await runCli(["billing", "refund", "pi_1", "--amount", "70", "-k", "rk-1"], {
+      cwd: dir,
+      env,
+      fetch: api.fetch,
+    });
+    expect(res.code).toBe(0);
+    expect(api.sent[0]).toMatchObject({
+      path: "billing.refundTopUp",
+      body: { paymentIntentId: "pi_1", amount: 70, idempotencyKey: "rk-1" },
+    });
+    expect(res.stdout).toBe("refunded $0.70 of pi_1 to the card (re_1); balance usd 0.30 (usr_1)\n");
+    expect(res.stderr).toBe("");
+  });
+
+  it("refund without a key generates one, sends it and prints it for a retry; --json is the answer", async () => {
+    const api = fakeApi(() => ok(refunded));
+    const res = await runCli(["billing", "refund", "pi_1", "--json"], { cwd: dir, env, fetch: api.fetch });
+    expect(res.code).toBe(0);
+    const body = api.sent[0]?.body as Record<string, unknown>;
+    expect(body).not.toHaveProperty("amount");
+    expect(body.idempotencyKey).toMatch(/^cli-refund-[0-9a-f-]{36}$/);
+    expect(res.stderr).toBe(`idempotency key: ${String(body.idempotencyKey)}\n`);
+    expect(JSON.parse(res.stdout)).toEqual(refunded);
+    const again = await runCli(["billing", "refund", "pi_1"], { cwd: dir, env, fetch: api.fetch });
+    expect(api.sent[1]?.body).not.toMatchObject({ idempotencyKey: body.idempotencyKey });
+    expect(again.stdout).toContain("refunded $0.70");
+  });
+
+  it("refund refuses a non-integer amount before calling the API", async () => {
+    const api = fakeApi(() => ok(refunded));
+    for (const amount of ["0", "1.5", "ten"]) {
+      const res = await runCli(["billing", "refund", "pi_1", "--amount", amount], {
+        cwd: dir,
+        env,
+        fetch: api.fetch,
+      });
+      expect(res.code, amount).toBe(2);
+      expect(res.stderr).toMatch(/^error USAGE: --amount must be a positive integer/);
+    }
+    expect(api.sent).toHaveLength(0);
+  });
+
+  it("refund errors keep their exit codes and hints; --json prints the error body with the key", async () => {
+    const cases = [
+      {
+        answer: fail("VALIDATION_ERROR", 400, "More than the unspent part of this top-up", {
+          field: "amount",
+          reason: "exceeds_unspent",
+          refundable: 30,
+          requested: 70,
+          currency: "usd",
+        }),
+        code: 2,
+        hint: "at most 30 minor units of this top-up are refundable now",
+      },
+      {
+        answer: fail("SERVICE_UNAVAILABLE", 503, "Stripe is unreachable", { retryable: true }),
+        code: 1,
+        hint: "retry with the same key, it never refunds twice: --idempotency-key rk-9",
+      },
+      {
+        answer: fail("IDEMPOTENCY_CONFLICT", 409, "This idempotency key was used for another refund", {
+          amount: 40,
+        }),
+        code: 1,
+        hint: "this key already refunded 40 minor units",
+      },
+      { answer: fail("BILLING_FAILED", 402, "Stripe refused this refund", {}), code: 4, hint: undefined },
+      {
+        answer: fail("NOT_FOUND", 404, "No such top-up", { paymentIntentId: "pi_1" }),
+        code: 1,
+        hint: undefined,
+      },
+      { answer: fail("USER_BANNED", 403, "banned", {}), code: 3, hint: undefined },
+    ];
+    for (const { answer, code, hint } of cases) {
+      const api = fakeApi(() => answer);
+      const res = await runCli(["billing", "refund", "pi_1", "--amount", "70", "-k", "rk-9"], {
+        cwd: dir,
+        env,
+        fetch: api.fetch,
+      });
+      const errorCode = answer.json.error.data.code;
+      expect(res.code, errorCode).toBe(code);
+      expect(res.stderr).toMatch(new RegExp(`^error ${errorCode}: `));
+      if (hint) expect(res.stderr).toContain(`hint: ${hint}`);
+      const json = await runCli(["billing", "refund", "pi_1", "--amount", "70", "-k", "rk-9", "--json"], {
+        cwd: dir,
+        env,
+        fetch: api.fetch,
+      });
+      expect(json.code, errorCode).toBe(code);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        ok: false,
+        error: { code: errorCode, details: { ...answer.json.error.data.details, idempotencyKey: "rk-9" } },
+      });
+    }
+  });
 });

@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { ERROR_CODES, type ErrorCode } from "@spell/contracts";
-import { type BalanceResult, type ExecuteResult, type SpellClient, SpellError } from "@spell/sdk";
+import {
+  type BalanceResult,
+  type ExecuteResult,
+  type RefundTopUpResult,
+  type SpellClient,
+  SpellError,
+} from "@spell/sdk";
 import type { Command } from "commander";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./context.ts";
@@ -150,6 +156,53 @@ export function addBillingCommands(
     );
 
   billing
+    .command("refund")
+    .description(
+      "Prepaid mode: give a top-up's unspent part back on the card (yours, or anyone's as an admin)",
+    )
+    .argument("<paymentIntentId>", "the top-up's PaymentIntent, e.g. pi_… (see `spell billing history`)")
+    .option("--amount <n>", "minor units (cents for usd) to give back (default: all that is unspent)")
+    .option(
+      "-k, --idempotency-key <key>",
+      "retry safely: the same key never refunds twice (default: a new one, printed)",
+    )
+    .option("--json", "print the raw JSON result")
+    .action(
+      async (
+        paymentIntentId: string,
+        opts: { amount?: string; idempotencyKey?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const amount = opts.amount === undefined ? undefined : Number(opts.amount);
+        if (amount !== undefined && (!Number.isInteger(amount) || amount < 1)) {
+          throw new CliError(
+            "USAGE",
+            `--amount must be a positive integer of minor units, got "${opts.amount}"`,
+          );
+        }
+        const idempotencyKey = opts.idempotencyKey ?? `cli-refund-${randomUUID()}`;
+        // Printed before the call: a refund that timed out or met a 503 is finished by the same key.
+        if (opts.idempotencyKey === undefined) err(`idempotency key: ${idempotencyKey}\n`);
+        const client = await deps.client(cmd);
+        let result: RefundTopUpResult;
+        try {
+          result = await client.billing.refundTopUp({
+            paymentIntentId,
+            idempotencyKey,
+            ...(amount === undefined ? {} : { amount }),
+          });
+        } catch (error) {
+          throw withRetryKey(error, idempotencyKey);
+        }
+        if (opts.json) return out(`${JSON.stringify(result)}\n`);
+        const refunded = formatPrice({ amount: result.amount, currency: result.currency });
+        out(
+          `${result.status === "succeeded" ? "refunded" : "refund pending:"} ${refunded} of ${result.paymentIntentId} to the card (${result.refundId}); balance ${formatMicros(result.balance, result.currency)} (${result.userId})\n`,
+        );
+      },
+    );
+
+  billing
     .command("history")
     .description("Prepaid mode: your ledger entries, newest first")
     .option("-n, --limit <n>", "how many (default 50)")
@@ -240,6 +293,19 @@ export function addBillingCommands(
         `authenticated ${paymentIntentId} (LOCAL TEST provider); now run: spell billing confirm ${paymentIntentId}\n`,
       );
     });
+}
+
+/**
+ * The refund's key in the error's details (so `--json` shows it too): the hint then names the
+ * command that retries without refunding twice.
+ */
+function withRetryKey(error: unknown, idempotencyKey: string): unknown {
+  if (!(error instanceof SpellError)) return error;
+  return new SpellError(error.code, error.message, {
+    status: error.status,
+    details: { ...error.details, idempotencyKey },
+    cause: error,
+  });
 }
 
 /** Micros (1/10000 of the minor unit) as the currency's major unit: `1234567` usd → `usd 1.234567`. */

@@ -38,6 +38,17 @@ function hintFor(code: ErrorCode, details: Record<string, unknown>): string | un
       ? `payment ${id} needs 3-D Secure (LOCAL TEST provider): spell billing authenticate ${id} && spell billing confirm ${id}`
       : `payment ${id} needs 3-D Secure: complete it with the clientSecret in Stripe.js, then: spell billing confirm ${id}`;
   }
+  const key = details.idempotencyKey;
+  if (typeof key === "string") {
+    // A refund's failures (`spell billing refund` puts its key in the details).
+    if (code === "SERVICE_UNAVAILABLE" || details.retryable === true)
+      return `retry with the same key, it never refunds twice: --idempotency-key ${key}`;
+    if (code === "IDEMPOTENCY_CONFLICT" && typeof details.amount === "number")
+      return `this key already refunded ${details.amount} minor units: retry with the same amount, or use a new key`;
+  }
+  if (code === "VALIDATION_ERROR" && details.reason === "exceeds_unspent") {
+    return `at most ${String(details.refundable)} minor units of this top-up are refundable now (what is left of it, at most the balance)`;
+  }
   return HINTS[code];
 }
 

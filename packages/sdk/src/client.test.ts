@@ -73,6 +73,42 @@ describe("createSpellClient", () => {
   });
 });
 
+describe("billing.refundTopUp", () => {
+  it("posts the refund to billing.refundTopUp and answers the refund", async () => {
+    const answer = {
+      ok: true,
+      paymentIntentId: "pi_1",
+      refundId: "re_1",
+      status: "succeeded",
+      amount: 40,
+      currency: "usd",
+      userId: "usr_1",
+      balance: 600_000,
+    };
+    const server = fakeServer(200, { result: { data: answer } });
+    const client = createSpellClient({ baseUrl: "http://spell.test", token: "t", fetch: server.fetch });
+
+    await expect(
+      client.billing.refundTopUp({ paymentIntentId: "pi_1", amount: 40, idempotencyKey: "rk-1" }),
+    ).resolves.toEqual(answer);
+    expect(server.requests[0]).toMatchObject({
+      url: "http://spell.test/trpc/billing.refundTopUp",
+      method: "POST",
+      body: { paymentIntentId: "pi_1", amount: 40, idempotencyKey: "rk-1" },
+    });
+  });
+
+  it("rejects with the server's code when more than the unspent part is asked", async () => {
+    const details = { field: "amount", reason: "exceeds_unspent", refundable: 0, requested: 10 };
+    const server = fakeServer(400, errorBody("VALIDATION_ERROR", "More than the unspent part", details, 400));
+    const client = createSpellClient({ baseUrl: "http://spell.test", token: "t", fetch: server.fetch });
+    const error = await rejection(
+      client.billing.refundTopUp({ paymentIntentId: "pi_1", amount: 10, idempotencyKey: "rk-2" }),
+    );
+    expect(error).toMatchObject({ code: "VALIDATION_ERROR", status: 400, details });
+  });
+});
+
 describe("SpellError mapping", () => {
   const cases: Array<{ code: ErrorCode; details: Record<string, unknown> }> = [
     { code: "VALIDATION_ERROR", details: { issues: [{ path: ["spell"], message: "bad slug" }] } },

@@ -23,6 +23,8 @@ import type {
   ZPortalUrlInput,
   ZPublishInput,
   ZPublishOutput,
+  ZRefundTopUpInput,
+  ZRefundTopUpOutput,
   ZRollbackInput,
   ZRollbackOutput,
   ZRunLogOutput,
@@ -72,6 +74,8 @@ export type BalanceResult = Out<typeof ZBalanceOutput>;
 export type HistoryResult = Out<typeof ZHistoryOutput>;
 export type TopUpInput = In<typeof ZTopUpInput>;
 export type TopUpResult = Out<typeof ZTopUpOutput>;
+export type RefundTopUpInput = In<typeof ZRefundTopUpInput>;
+export type RefundTopUpResult = Out<typeof ZRefundTopUpOutput>;
 export type SpendLimitsInput = In<typeof ZSpendLimitsInput>;
 export type AdminSpendLimitsInput = In<typeof ZAdminSpendLimitsInput>;
 export type AutoReloadInput = In<typeof ZAutoReloadInput>;
@@ -109,6 +113,7 @@ export interface SpellProcedures {
   "billing.balance": { type: "query"; input: { currency?: string }; output: BalanceResult };
   "billing.history": { type: "query"; input: { limit?: number }; output: HistoryResult };
   "billing.topUp": { type: "mutation"; input: TopUpInput; output: TopUpResult };
+  "billing.refundTopUp": { type: "mutation"; input: RefundTopUpInput; output: RefundTopUpResult };
   "billing.spendLimits": { type: "mutation"; input: SpendLimitsInput; output: BalanceResult };
   "billing.autoReload": { type: "mutation"; input: AutoReloadInput; output: BalanceResult };
   "admin.spendLimits": { type: "mutation"; input: AdminSpendLimitsInput; output: BalanceResult };
@@ -246,6 +251,11 @@ export interface SpellClient {
     history(limit?: number): Promise<HistoryResult>;
     /** Prepaid mode: charges the saved card `amount` minor units; the key makes retries safe. */
     topUp(input: TopUpInput): Promise<TopUpResult>;
+    /**
+     * Prepaid mode: gives a top-up's unspent part (all of it without `amount`) back on the card —
+     * your own top-ups, or anyone's as an admin. Retry with the same key: it never refunds twice.
+     */
+    refundTopUp(input: RefundTopUpInput): Promise<RefundTopUpResult>;
     /** Prepaid mode: your own daily / monthly caps (the admin's ceiling still applies). */
     spendLimits(input: SpendLimitsInput): Promise<BalanceResult>;
     autoReload(input: AutoReloadInput): Promise<BalanceResult>;
@@ -405,6 +415,7 @@ export function createSpellClient(options: SpellClientOptions): SpellClient {
       balance: (currency) => call("billing.balance", currency === undefined ? {} : { currency }),
       history: (limit) => call("billing.history", limit === undefined ? {} : { limit }),
       topUp: (input) => call("billing.topUp", input),
+      refundTopUp: (input) => call("billing.refundTopUp", input),
       spendLimits: (input) => call("billing.spendLimits", input),
       autoReload: (input) => call("billing.autoReload", input),
     },
@@ -427,6 +438,7 @@ export const PROCEDURE_TYPES: { [P in keyof SpellProcedures]: Pick<SpellProcedur
   "billing.balance": { type: "query" },
   "billing.history": { type: "query" },
   "billing.topUp": { type: "mutation" },
+  "billing.refundTopUp": { type: "mutation" },
   "billing.spendLimits": { type: "mutation" },
   "billing.autoReload": { type: "mutation" },
   "admin.spendLimits": { type: "mutation" },

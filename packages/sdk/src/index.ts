@@ -28,6 +28,8 @@ export {
   type PortalUrlInput,
   type PublishResult,
   type PublishSpellInput,
+  type RefundTopUpInput,
+  type RefundTopUpResult,
   type RollbackInput,
   type RollbackResult,
   type RunLogResult,

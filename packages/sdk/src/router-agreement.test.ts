@@ -40,6 +40,7 @@ export type RouterAgreement = [
   Check<Agrees<"billing.balance">>,
   Check<Agrees<"billing.history">>,
   Check<Agrees<"billing.topUp">>,
+  Check<Agrees<"billing.refundTopUp">>,
   Check<Agrees<"billing.spendLimits">>,
   Check<Agrees<"billing.autoReload">>,
   Check<Agrees<"admin.spendLimits">>,

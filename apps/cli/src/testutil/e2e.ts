@@ -34,14 +34,23 @@ export interface E2E {
 
 /**
  * Starts `apps/server/src/main.ts` on a free port with a temporary data dir (DATABASE_URL when set, else
- * the embedded Postgres) and resolves once it prints its "listening on" line.
+ * the embedded Postgres), plus `serverEnv`, and resolves once it prints its "listening on" line.
  */
-export async function startE2E(prefix: string): Promise<E2E> {
+export async function startE2E(
+  prefix: string,
+  options: { serverEnv?: Record<string, string> } = {},
+): Promise<E2E> {
   const tmp = await mkdtemp(join(tmpdir(), prefix));
   const workDir = join(tmp, "work");
   const dataDir = join(tmp, "data");
   await mkdir(workDir);
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", HOST: "127.0.0.1", SPELL_DATA_DIR: dataDir };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: "0",
+    HOST: "127.0.0.1",
+    SPELL_DATA_DIR: dataDir,
+    ...options.serverEnv,
+  };
   delete env.SPELL_TRUSTED_ISSUERS;
   delete env.NODE_ENV;
   const server = spawn(process.execPath, ["--import", TSX_LOADER, API_MAIN], {
