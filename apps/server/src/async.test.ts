@@ -97,9 +97,9 @@ describe.runIf(serverUrl)("Prefer: wait and respond-async", () => {
       ok: true,
       status: expect.stringMatching(/^(queued|running)$/),
       spell: { slug: s.countedSlug, runtime: "api" },
-      location: `/api/executions/get?id=${executionId}`,
+      location: `/api/executions/${executionId}`,
     });
-    expect(response.headers.get("location")).toBe(`/api/executions/get?id=${executionId}`);
+    expect(response.headers.get("location")).toBe(`/api/executions/${executionId}`);
     // The charge happened before the 202: the payment is authorized, not captured.
     expect((await intentOf(executionId))?.status).toBe("pending");
 

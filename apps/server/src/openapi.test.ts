@@ -103,4 +103,15 @@ describe("GET /api/openapi.json", () => {
     expect(post.responses["200"]).toBeDefined();
     expect(post.parameters).toEqual([expect.objectContaining({ in: "header", name: "idempotency-key" })]);
   });
+
+  it("shows executions by path parameter, and not the older ?id= / body aliases", () => {
+    const read = doc.paths["/executions/{id}"]?.get;
+    expect(read).toBeDefined();
+    expect(read.parameters).toEqual([expect.objectContaining({ in: "path", name: "id", required: true })]);
+    const cancel = doc.paths["/executions/{id}/cancel"]?.post;
+    expect(cancel).toBeDefined();
+    expect(cancel.parameters).toEqual([expect.objectContaining({ in: "path", name: "id", required: true })]);
+    expect(doc.paths["/executions/get"]).toBeUndefined();
+    expect(doc.paths["/executions/cancel"]).toBeUndefined();
+  });
 });

@@ -79,6 +79,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Off where wasm is not needed (its worker threads are not free on a small machine). */
   wasm?: boolean;
+  /** Off: no pg-boss run worker in this process (asynchronous executions answer 503 async_unavailable). */
+  runWorker?: boolean;
 }
 
 /**
@@ -136,7 +138,7 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
     // Asynchronous executions (issue 13): pg-boss on a PostgreSQL server; the embedded database has
     // no job engine, so `Prefer` is refused there (503 async_unavailable).
     const runWorker =
-      env.databaseUrl === undefined
+      env.databaseUrl === undefined || options.runWorker === false
         ? undefined
         : await startRunWorker({
             connectionString: env.databaseUrl,

@@ -173,3 +173,106 @@ describe("health", () => {
     expect(await h.call("GET", "/readyz")).toMatchObject({ status: 200, body: { ok: true } });
   });
 });
+
+describe.runIf(process.env.DATABASE_URL)("REST path parameters (/api/executions/{id})", () => {
+  async function queued(caller: Caller = alice): Promise<{ id: string; location: string }> {
+    const response = await h.call("POST", "/api/spell/execute", {
+      token: caller.token,
+      body: { spell: "echo@v1", input: { n: 1 } },
+      headers: { prefer: "respond-async" },
+    });
+    expect(response.status).toBe(202);
+    return { id: response.body.executionId, location: response.headers.get("location") ?? "" };
+  }
+
+  it("the 202's Location is /api/executions/{id}, and it reads the same as the ?id= alias", async () => {
+    // Paused: both reads see the same (queued) state.
+    await h.runWorker?.pause();
+    const { id, location } = await queued();
+    expect(location).toBe(`/api/executions/${id}`);
+    const byPath = await h.call("GET", location, { token: alice.token });
+    const byQuery = await h.call("GET", `/api/executions/get?id=${id}`, { token: alice.token });
+    await h.runWorker?.resume();
+    expect(byPath.status).toBe(200);
+    expect(byPath.body.execution.executionId).toBe(id);
+    expect(byQuery.status).toBe(200);
+    expect({ ...byPath.body, requestId: undefined }).toEqual({ ...byQuery.body, requestId: undefined });
+  });
+
+  it("POST /api/executions/{id}/cancel needs no body; the body alias still cancels", async () => {
+    await h.runWorker?.pause();
+    try {
+      const first = await queued();
+      const canceled = await h.call("POST", `/api/executions/${first.id}/cancel`, { token: alice.token });
+      expect(canceled.status).toBe(200);
+      expect(canceled.body.execution).toMatchObject({ executionId: first.id, status: "canceled" });
+
+      const second = await queued();
+      const withBody = await h.call("POST", `/api/executions/${second.id}/cancel`, {
+        token: alice.token,
+        body: {},
+      });
+      expect(withBody.status).toBe(200);
+      expect(withBody.body.execution.status).toBe("canceled");
+
+      const third = await queued();
+      const alias = await h.call("POST", "/api/executions/cancel", {
+        token: alice.token,
+        body: { id: third.id },
+      });
+      expect(alias.status).toBe(200);
+      expect(alias.body.execution).toMatchObject({ executionId: third.id, status: "canceled" });
+    } finally {
+      await h.runWorker?.resume();
+    }
+  });
+
+  it("the path's id wins over a body id: a caller cannot aim one route at another execution", async () => {
+    await h.runWorker?.pause();
+    try {
+      const target = await queued();
+      const other = await queued();
+      const response = await h.call("POST", `/api/executions/${target.id}/cancel`, {
+        token: alice.token,
+        body: { id: other.id },
+      });
+      expect(response.status).toBe(200);
+      expect(response.body.execution.executionId).toBe(target.id);
+      const untouched = await h.call("GET", `/api/executions/${other.id}`, { token: alice.token });
+      expect(untouched.body.execution.status).not.toBe("canceled");
+    } finally {
+      await h.runWorker?.resume();
+    }
+  });
+
+  it("another user's execution is NOT_FOUND by path as by query", async () => {
+    const { id } = await queued();
+    const bob = await h.user();
+    for (const path of [`/api/executions/${id}`, `/api/executions/get?id=${id}`]) {
+      const response = await h.call("GET", path, { token: bob.token });
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe("NOT_FOUND");
+    }
+  });
+
+  it.each([
+    ["GET", "/api/executions/a/b/c", 404],
+    ["GET", "/api/executions/%E0%A4%A", 404],
+    ["GET", "/api/executions/x/cancel", 405],
+    ["DELETE", "/api/executions/0b6f7d1e-6c1a-4c84-9a49-0d1c5cf2a001", 405],
+  ])("%s %s answers %i in our body", async (method, path, status) => {
+    const response = await h.call(method, path, { token: alice.token });
+    expect(response.status).toBe(status);
+    expect(response.body.ok).toBe(false);
+    if (status === 405) expect(response.headers.get("allow")).toBe(path.endsWith("/cancel") ? "POST" : "GET");
+  });
+
+  it("an unknown id by path answers the engine's 404, not the router's", async () => {
+    const response = await h.call("GET", "/api/executions/0b6f7d1e-6c1a-4c84-9a49-0d1c5cf2a001", {
+      token: alice.token,
+    });
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe("NOT_FOUND");
+    expect(response.body.error.details).not.toHaveProperty("method");
+  });
+});

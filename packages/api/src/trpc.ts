@@ -39,9 +39,16 @@ export interface SpellErrorData {
   requestId?: string;
 }
 
+/**
+ * A procedure's metadata: its OpenAPI route (from the contract) and, for a route that moved, the
+ * older exact paths REST still answers on (`restAliases`, relative to `/api`, same method). Aliases
+ * are not in the OpenAPI document.
+ */
+export type ProcedureMeta = OpenApiMeta & { restAliases?: string[] };
+
 const t = initTRPC
   .context<Context>()
-  .meta<OpenApiMeta>()
+  .meta<ProcedureMeta>()
   .create({
     // Stacks never leave the process, whatever NODE_ENV says.
     isDev: false,

@@ -39,7 +39,11 @@ export interface UserStore {
     slug: string,
   ): Promise<{ user: UserRecord; lookup: SpellLookup | null }>;
   /** The caller's profile and recent usage for `GET /api/me`. */
-  describe(userId: string, recentLimit: number): Promise<{ user: UserRecord; usage: MeOutput["usage"] }>;
+  /** Given the user record this request already read (the session's), the user is not read again. */
+  describe(
+    userOrId: string | UserRecord,
+    recentLimit: number,
+  ): Promise<{ user: UserRecord; usage: MeOutput["usage"] }>;
 }
 
 export interface AdminStore {

@@ -5,7 +5,7 @@ import type { SimResult, StripeSimState } from "./state.ts";
  * Stripe's idempotency: a POST with a key seen before replays the saved response (status and
  * body as first sent) without doing anything; the same key with other parameters is a 400.
  */
-export function createIdempotency(state: StripeSimState) {
+export function createIdempotency(state: StripeSimState, limit = Number.POSITIVE_INFINITY) {
   return {
     /** The saved answer (`replayed`), a conflict error, or undefined for a key not seen yet. */
     replay(key: string, requestSignature: string): { result: SimResult; replayed: boolean } | undefined {
@@ -22,6 +22,11 @@ export function createIdempotency(state: StripeSimState) {
     },
     save(key: string, requestSignature: string, result: SimResult): void {
       state.idempotency.set(key, { requestSignature, status: result.status, body: result.body });
+      // A Map iterates in insertion order: the first key is the oldest.
+      if (state.idempotency.size > limit) {
+        const oldest = state.idempotency.keys().next().value;
+        if (oldest !== undefined) state.idempotency.delete(oldest);
+      }
     },
   };
 }

@@ -111,6 +111,29 @@ describe("idempotency", () => {
     expect(other.body.error).toMatchObject({ type: "idempotency_error" });
     expect(other.headers["idempotent-replayed"]).toBeUndefined();
   });
+
+  it("with idempotencyKeys set, forgets the oldest key first: a replay of it acts anew", () => {
+    const sim = createStripeSim({ idempotencyKeys: 2 });
+    const first = json(post(sim, "/v1/customers", { "metadata[user_id]": "u1" }, "k1"));
+    post(sim, "/v1/customers", { "metadata[user_id]": "u2" }, "k2");
+    post(sim, "/v1/customers", { "metadata[user_id]": "u3" }, "k3");
+    expect(sim.state.idempotency.size).toBe(2);
+    const again = json(post(sim, "/v1/customers", { "metadata[user_id]": "u1" }, "k1"));
+    expect(again.headers["idempotent-replayed"]).toBeUndefined();
+    expect(again.body.id).not.toBe(first.body.id);
+    const kept = json(post(sim, "/v1/customers", { "metadata[user_id]": "u3" }, "k3"));
+    expect(kept.headers["idempotent-replayed"]).toBe("true");
+  });
+});
+
+describe("recording", () => {
+  it("recordRequests: false keeps no request list and still answers", () => {
+    const sim = createStripeSim({ recordRequests: false });
+    const answer = json(post(sim, "/v1/customers", { "metadata[user_id]": "u1" }));
+    expect(answer.status).toBe(200);
+    expect(sim.requests).toHaveLength(0);
+    expect(createStripeSim().requests).toHaveLength(0);
+  });
 });
 
 describe("failure injection", () => {

@@ -61,6 +61,16 @@ export interface StripeSimOptions {
   hostedPagesUrl?: string;
   /** Where events caused by customer actions are delivered; unset, they are only recorded. */
   webhook?: WebhookEndpoint;
+  /**
+   * Keep every request in `requests` (default). A long benchmark turns it off: the list would grow
+   * with every call and its upkeep would be counted as Stripe's latency.
+   */
+  recordRequests?: boolean;
+  /**
+   * At most this many saved idempotent responses, oldest dropped first (default: all). Stripe
+   * forgets keys after 24 hours; a bounded sim stands in for that in runs of millions of calls.
+   */
+  idempotencyKeys?: number;
 }
 
 export interface StripeSim {
@@ -105,6 +115,7 @@ export interface CustomerActions {
 export function createStripeSim(options: StripeSimOptions = {}): StripeSim {
   const state = createState();
   const requests: RecordedRequest[] = [];
+  const record = options.recordRequests ?? true;
   const ctx: ResourceContext = {
     state,
     ids: createIds(options.idTag),
@@ -118,7 +129,7 @@ export function createStripeSim(options: StripeSimOptions = {}): StripeSim {
   const billingPortal = billingPortalResource(ctx);
   const refunds = refundsResource(ctx);
   const events = eventsResource(ctx, options.webhook);
-  const idempotency = createIdempotency(state);
+  const idempotency = createIdempotency(state, options.idempotencyKeys);
   const failures = createFailures(state);
 
   const resources: Record<string, ResourceHandler> = {
@@ -154,7 +165,7 @@ export function createStripeSim(options: StripeSimOptions = {}): StripeSim {
   function handle(request: SimRequest): SimResponse {
     const body = Object.fromEntries(new URLSearchParams(request.body));
     const { method, path, idempotencyKey } = request;
-    requests.push({ method, path, body, idempotencyKey });
+    if (record) requests.push({ method, path, body, idempotencyKey });
 
     const failure = failures.take(path);
     if (failure === "network") return { kind: "drop" };

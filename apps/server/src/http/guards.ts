@@ -30,10 +30,17 @@ function sendTrpcError(res: Response, error: AppError): void {
  */
 const REST_ENCODINGS = new Set(["gzip", "deflate"]);
 
-export function requireJsonBody(transport: "rest" | "trpc"): RequestHandler {
+export function requireJsonBody(
+  transport: "rest" | "trpc",
+  /** A request allowed to come without a body at all (no content type, no content). */
+  bodyless?: (req: Request, res: Response) => boolean,
+): RequestHandler {
   return (req, res, next) => {
     if (req.method !== "POST") return next();
     const header = req.headers["content-type"];
+    // What every SDK, CLI and wrk request sends: nothing to normalise, nothing to split.
+    if (header === "application/json" && req.headers["content-encoding"] === undefined) return next();
+    if (bodyless?.(req, res)) return next();
     const [type = "", ...params] = (header ?? "").split(";");
     const charset = params
       .map((param) => param.trim().toLowerCase())

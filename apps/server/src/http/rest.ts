@@ -18,16 +18,76 @@ interface RestRoute {
   type: TRPCProcedureType;
 }
 
-/** `method path` → procedure, from each procedure's OpenAPI metadata (the contracts' routes). */
+/**
+ * `method path` → procedure, from each procedure's OpenAPI metadata (the contracts' routes), plus
+ * the older exact paths a procedure still answers on (`restAliases` in its metadata). A path may
+ * hold `{name}` segments (`/executions/{id}`): see `compilePathTemplate`.
+ */
 export function restRoutes(router: AnyRouter): Map<string, RestRoute> {
   const routes = new Map<string, RestRoute>();
   for (const [procedure, definition] of Object.entries(router._def.procedures)) {
-    const def = (definition as { _def: { meta?: OpenApiMeta; type: TRPCProcedureType } })._def;
+    const def = (
+      definition as {
+        _def: { meta?: OpenApiMeta & { restAliases?: string[] }; type: TRPCProcedureType };
+      }
+    )._def;
     const openapi = def.meta?.openapi;
     if (openapi === undefined || openapi.enabled === false) continue;
     routes.set(`${openapi.method} ${openapi.path}`, { procedure, type: def.type });
+    for (const alias of def.meta?.restAliases ?? []) {
+      routes.set(`${openapi.method} ${alias}`, { procedure, type: def.type });
+    }
   }
   return routes;
+}
+
+export type PathParams = Record<string, string>;
+
+export function isPathTemplate(path: string): boolean {
+  return path.includes("{");
+}
+
+/**
+ * `/executions/{id}/cancel` → a matcher of concrete paths: each `{name}` is one non-empty segment,
+ * percent-decoded; anything else must be equal. Null: no match (also for a malformed escape).
+ */
+export function compilePathTemplate(template: string): (path: string) => PathParams | null {
+  const parts = template
+    .split("/")
+    .map((part) =>
+      part.startsWith("{") && part.endsWith("}") ? { param: part.slice(1, -1) } : { literal: part },
+    );
+  return (path) => {
+    const segments = path.split("/");
+    if (segments.length !== parts.length) return null;
+    const params: PathParams = {};
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as { param?: string; literal?: string };
+      const segment = segments[i] as string;
+      if (part.param === undefined) {
+        if (segment !== part.literal) return null;
+        continue;
+      }
+      if (segment === "") return null;
+      try {
+        params[part.param] = decodeURIComponent(segment);
+      } catch {
+        return null;
+      }
+    }
+    return params;
+  };
+}
+
+interface TemplateRoute {
+  method: string;
+  template: string;
+  match: (path: string) => PathParams | null;
+  route: RestRoute;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function trimSlash(path: string): string {
@@ -53,13 +113,26 @@ export function createRestHandlers(options: {
   /** Extra `METHOD /path` pairs served elsewhere (e.g. `GET /openapi.json`), for 405 answers. */
   alsoServed?: Array<{ method: string; path: string }>;
 }): RequestHandler[] {
-  const routes = restRoutes(options.router);
+  const all = restRoutes(options.router);
+  // Exact paths answer with one Map lookup (the hot routes); templates are tried only after a miss.
+  const routes = new Map<string, RestRoute>();
+  const templates: TemplateRoute[] = [];
   const methodsByPath = new Map<string, string[]>();
-  const declared = [...routes.keys()].map((key) => {
+  for (const [key, route] of all) {
     const [method = "", path = ""] = key.split(" ");
-    return { method, path };
-  });
-  for (const { method, path } of [...declared, ...(options.alsoServed ?? [])]) {
+    if (isPathTemplate(path)) {
+      templates.push({ method, template: path, match: compilePathTemplate(path), route });
+    } else {
+      routes.set(key, route);
+    }
+  }
+  for (const { method, path } of [
+    ...[...routes.keys()].map((key) => {
+      const [method = "", path = ""] = key.split(" ");
+      return { method, path };
+    }),
+    ...(options.alsoServed ?? []),
+  ]) {
     methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
   }
 
@@ -71,7 +144,21 @@ export function createRestHandlers(options: {
       res.locals.restRoute = route;
       return next();
     }
-    const allowed = methodsByPath.get(path);
+    let allowed = methodsByPath.get(path);
+    if (allowed === undefined) {
+      const shaped: string[] = [];
+      for (const candidate of templates) {
+        const params = candidate.match(path);
+        if (params === null) continue;
+        if (candidate.method === method) {
+          res.locals.restRoute = candidate.route;
+          res.locals.restParams = params;
+          return next();
+        }
+        shaped.push(candidate.method);
+      }
+      if (shaped.length > 0) allowed = shaped;
+    }
     if (allowed === undefined) return sendError(res, notFound(req));
     sendError(
       res,
@@ -80,10 +167,27 @@ export function createRestHandlers(options: {
     );
   };
 
+  /** A POST on a path-parameter route may come without a body (`POST /executions/{id}/cancel`). */
+  const bodyless: RequestHandler = (req, res, next) => {
+    const length = req.headers["content-length"];
+    const noBody = (length === undefined || length === "0") && req.headers["transfer-encoding"] === undefined;
+    if (res.locals.restParams !== undefined && noBody && req.headers["content-type"] === undefined) {
+      res.locals.restNoBody = true;
+    }
+    next();
+  };
+
   const invoke: RequestHandler = async (req, res) => {
     const route = res.locals.restRoute as RestRoute;
-    // GET inputs are the query string as it is: strings stay strings, nothing is coerced.
-    const input = route.type === "query" ? { ...(req.query as Record<string, unknown>) } : req.body;
+    const params = res.locals.restParams as PathParams | undefined;
+    // GET inputs are the query string as it is: strings stay strings, nothing is coerced. Path
+    // parameters win over a query or body member of the same name.
+    let input: unknown =
+      route.type === "query" ? { ...(req.query as Record<string, unknown>), ...params } : req.body;
+    if (route.type !== "query" && params !== undefined) {
+      if (res.locals.restNoBody === true) input = { ...params };
+      else if (isPlainObject(req.body)) input = { ...req.body, ...params };
+    }
     try {
       const output = await callTRPCProcedure({
         router: options.router,
@@ -111,7 +215,8 @@ export function createRestHandlers(options: {
 
   return [
     match,
-    requireJsonBody("rest"),
+    bodyless,
+    requireJsonBody("rest", (_req, res) => res.locals.restNoBody === true),
     // Its failures (413, malformed JSON) reach the app's error handler, which answers our body.
     express.json({ limit: options.maxBodySize, strict: true }),
     invoke,

@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Request, RequestHandler, Response } from "express";
+import { compilePathTemplate, isPathTemplate } from "../http/rest.ts";
 import type { PinoLogger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RequestFacts } from "./observed-engine.ts";
@@ -16,11 +17,21 @@ export function pathOf(url: string): string {
 
 /**
  * `path → route label` over a fixed set of known paths (REST routes, tRPC procedures, probes), so
- * metric labels stay bounded whatever clients send. One Set lookup per request.
+ * metric labels stay bounded whatever clients send. One Set lookup per request; a path-parameter
+ * route (`/api/executions/{id}`) is labelled with its template, tried only when the lookup misses.
  */
 export function routeLabels(knownPaths: Iterable<string>): (path: string) => string {
-  const known = new Set(knownPaths);
-  return (path) => (known.has(path) ? path : UNMATCHED_ROUTE);
+  const known = new Set<string>();
+  const templates: Array<{ template: string; match: (path: string) => unknown }> = [];
+  for (const path of knownPaths) {
+    if (isPathTemplate(path)) templates.push({ template: path, match: compilePathTemplate(path) });
+    else known.add(path);
+  }
+  return (path) => {
+    if (known.has(path)) return path;
+    for (const { template, match } of templates) if (match(path) !== null) return template;
+    return UNMATCHED_ROUTE;
+  };
 }
 
 /** The facts the engine noted for this request (see `ObservedEngine`), created here. */

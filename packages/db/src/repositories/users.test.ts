@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, newExecution, publishRequest, type TestDatabase } from "../testing/index.ts";
+import type { UserRepository } from "./users.ts";
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -101,6 +102,18 @@ describe("users.describe", () => {
     });
     expect(usage.recent[0]).toMatchObject({ status: "succeeded", errorCode: null, durationMs: 7 });
     expect(Number.isNaN(Date.parse(usage.recent[0]?.createdAt ?? ""))).toBe(false);
+  });
+
+  it("given the user record the request already read, answers with it and does not read the user again", async () => {
+    const userId = "user-read-once";
+    const stored = await t.database.users.ensureUser(userId);
+    // The request's record says banned while the row says active: only a re-read would notice.
+    const asRead = { ...stored, status: "banned" as const };
+    const users = t.database.users as unknown as UserRepository;
+    const { user, usage } = await users.describe(asRead, 5);
+    expect(user).toBe(asRead);
+    expect(usage.totalExecutions).toBe(0);
+    expect((await users.describe(userId, 5)).user.status).toBe("active");
   });
 });
 

@@ -55,7 +55,12 @@ export async function findUser(sql: Sql, userId: string): Promise<UserRecord | n
   return rows[0] ? toUserRecord(rows[0]) : null;
 }
 
-export function createUserStore(sql: Sql): UserStore {
+/** The Postgres user store; its `describe` also takes the user record a request already read. */
+export type UserRepository = Omit<UserStore, "describe"> & {
+  describe(userOrId: string | UserRecord, recentLimit: number): ReturnType<UserStore["describe"]>;
+};
+
+export function createUserStore(sql: Sql): UserRepository {
   async function ensureUser(userId: string): Promise<UserRecord> {
     // Every request after a user's first is this one indexed read.
     const existing = await findUser(sql, userId);
@@ -101,8 +106,13 @@ export function createUserStore(sql: Sql): UserStore {
       if (!created) throw new Error(`user ${userId} vanished right after being created`);
       return created;
     },
-    async describe(userId, recentLimit) {
-      const user = await ensureUser(userId);
+    /**
+     * The user's usage for `GET /api/me`. Given the user record the request already read (the
+     * session's, read by authenticate this request), the user is not read again: one read per `me`.
+     */
+    async describe(userOrId: string | UserRecord, recentLimit: number) {
+      const user = typeof userOrId === "string" ? await ensureUser(userOrId) : userOrId;
+      const userId = user.id;
       const [totals, charged, recent] = await Promise.all([
         run<{ total: number }>(sql, "SELECT count(*)::int AS total FROM executions WHERE user_id = $1", [
           userId,

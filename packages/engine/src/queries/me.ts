@@ -11,7 +11,7 @@ export async function me(context: EngineContext, session: Session): Promise<MeOu
   admit(session, "any");
   const prepaid = context.billing.prepaid;
   const [{ user, usage }, account, recent] = await Promise.all([
-    context.users.describe(session.user.id, RECENT_EXECUTIONS),
+    context.users.describe(session.user, RECENT_EXECUTIONS),
     prepaid?.account(session.user.id),
     prepaid?.history(session.user.id, RECENT_LEDGER_ENTRIES),
   ]);

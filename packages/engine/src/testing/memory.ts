@@ -84,7 +84,8 @@ export function createMemoryPorts() {
           : null,
       };
     },
-    async describe(userId, recentLimit) {
+    async describe(userOrId, recentLimit) {
+      const userId = typeof userOrId === "string" ? userOrId : userOrId.id;
       const user = users.get(userId);
       if (!user) throw new AppError("NOT_FOUND", "no user");
       const mine = [...executions.values()].filter((execution) => execution.userId === userId);

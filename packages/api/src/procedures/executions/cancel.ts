@@ -3,7 +3,8 @@ import { routeMeta, userProcedure } from "../../trpc.ts";
 import { executionsOf } from "./operations.ts";
 
 export const cancelExecutionProcedure = userProcedure
-  .meta(routeMeta(cancelExecutionContract))
+  // Before path parameters: `POST /api/executions/cancel` with `{"id": …}`.
+  .meta({ ...routeMeta(cancelExecutionContract), restAliases: ["/executions/cancel"] })
   .input(cancelExecutionContract.input)
   .output(cancelExecutionContract.output)
   .mutation(({ ctx, input }) => executionsOf(ctx.engine).cancel(ctx.session, input));

@@ -2,9 +2,9 @@ import { z } from "zod";
 import { ZRuntime } from "../../common.ts";
 import { ZSlug } from "../../slug.ts";
 
-/** Where an execution is read: `GET /api/executions/get?id=…` (the REST table matches exact paths). */
+/** Where an execution is read: `GET /api/executions/{id}`. */
 export function executionLocation(executionId: string): string {
-  return `/api/executions/get?id=${encodeURIComponent(executionId)}`;
+  return `/api/executions/${encodeURIComponent(executionId)}`;
 }
 
 /** `Prefer: respond-async` (or a `wait=N` that ran out): the run is queued; poll `location`. */

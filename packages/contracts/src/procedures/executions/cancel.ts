@@ -9,7 +9,8 @@ export type CancelExecutionOutput = z.infer<typeof ZCancelExecutionOutput>;
 export const cancelExecutionContract = defineProcedure({
   route: {
     method: "POST",
-    path: "/executions/cancel",
+    // `POST /api/executions/cancel` with `{"id": …}` stays an alias (packages/api's procedure).
+    path: "/executions/{id}/cancel",
     summary:
       "Cancel one of your asynchronous executions: a queued one never runs and is never charged; a running one's result is discarded and its money released",
     tags: ["executions"],

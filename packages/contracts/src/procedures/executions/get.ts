@@ -31,7 +31,8 @@ export type GetExecutionOutput = z.infer<typeof ZGetExecutionOutput>;
 export const getExecutionContract = defineProcedure({
   route: {
     method: "GET",
-    path: "/executions/get",
+    // `GET /api/executions/get?id=…` stays an alias (packages/api's procedure declares it).
+    path: "/executions/{id}",
     summary: "One of your executions: queued → running → succeeded | failed | canceled",
     tags: ["executions"],
     access: "user",
