@@ -20,13 +20,13 @@ const withJobEngine = process.env.DATABASE_URL !== undefined;
 let e2e: E2E;
 const spellCli = (args: string[], env?: Record<string, string>) => e2e.spell(args, env);
 
-beforeAll(async () => {
-  e2e = await startE2E("spell-e2e-async-");
-}, 120_000);
-
-afterAll(() => e2e?.close(), 30_000);
-
+// The job engine needs a PostgreSQL server (DATABASE_URL, as CI and `pnpm test` provide).
 describe.runIf(withJobEngine)("spell exec --async and spell runs against a real server", () => {
+  beforeAll(async () => {
+    e2e = await startE2E("spell-e2e-async-");
+  }, 120_000);
+  afterAll(() => e2e?.close(), 30_000);
+
   const user = `e2e-async-${randomBytes(4).toString("hex")}`;
 
   it("exec --async prints an id; runs wait follows it to succeeded and exits 0; runs get shows it", async () => {
@@ -101,7 +101,14 @@ describe.runIf(withJobEngine)("spell exec --async and spell runs against a real 
   }, 90_000);
 });
 
-describe.skipIf(withJobEngine)("spell exec --async on the embedded database", () => {
+describe("spell exec --async on the embedded database", () => {
+  let embedded: E2E;
+  beforeAll(async () => {
+    embedded = await startE2E("spell-e2e-async-embedded-", { embedded: true });
+    e2e = embedded;
+  }, 120_000);
+  afterAll(() => embedded?.close(), 30_000);
+
   it("is refused with the server's async_unavailable error and exit 1; spell runs still lists", async () => {
     const login = await spellCli([
       "login",

@@ -38,7 +38,8 @@ export interface E2E {
  */
 export async function startE2E(
   prefix: string,
-  options: { serverEnv?: Record<string, string> } = {},
+  /** `embedded`: the server runs on its embedded database even when DATABASE_URL is set. */
+  options: { serverEnv?: Record<string, string>; embedded?: boolean } = {},
 ): Promise<E2E> {
   const tmp = await mkdtemp(join(tmpdir(), prefix));
   const workDir = join(tmp, "work");
@@ -52,6 +53,7 @@ export async function startE2E(
     ...options.serverEnv,
   };
   delete env.SPELL_TRUSTED_ISSUERS;
+  if (options.embedded) delete env.DATABASE_URL;
   delete env.NODE_ENV;
   const server = spawn(process.execPath, ["--import", TSX_LOADER, API_MAIN], {
     cwd: CLI_DIR,
