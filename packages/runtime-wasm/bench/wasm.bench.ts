@@ -1,7 +1,8 @@
 /**
  * Warm wasm call through the runtime vs. the floor it cannot beat, both measured in this run:
- *   baseline = the same module instantiated and run in this thread with the same WASI, plus one
- *              postMessage round trip to a worker thread carrying the same payloads.
+ *   baseline = the same module instantiated and run in this thread with the same WASI on a reused
+ *              memory zeroed after each run (as a sandbox process does), plus one postMessage round
+ *              trip to a worker thread carrying the same payloads.
  *
  *   pnpm --filter @spell/runtime-wasm exec tsx bench/wasm.bench.ts [iterations]
  *
@@ -9,6 +10,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { SpellRecord } from "@spell/engine";
+import { importMemory } from "../src/binary.ts";
 import { createWasmRuntime, prepareWasmArtifact } from "../src/index.ts";
 import { runWasiCommand } from "../src/wasi.mjs";
 import { wasmApi } from "../src/webassembly.ts";
@@ -49,12 +51,28 @@ async function main(): Promise<void> {
   };
   const runtime = createWasmRuntime({ loadBinary: async () => binary, poolSize: 1 });
 
-  // Baseline parts: the same compiled module, the same WASI, in this thread…
-  const module = await wasmApi.compile(binary);
+  // Baseline parts: the same compiled module, the same WASI, the same memory reuse, in this thread…
+  const sandboxed = importMemory(binary);
+  const module = await wasmApi.compile(sandboxed.binary);
+  const { Memory } = (
+    globalThis as unknown as {
+      WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
+    }
+  ).WebAssembly;
+  const memory = new Memory({
+    initial: sandboxed.memory.initialPages,
+    maximum: sandboxed.memory.maximumPages,
+  });
   const stdin = Buffer.from(JSON.stringify(INPUT));
   const decoder = new TextDecoder();
   const rawRun = () => {
-    const outcome = runWasiCommand(module, { stdin, stdoutCapBytes: 1 << 20, stderrCapBytes: 1 << 16 });
+    const outcome = runWasiCommand(module, {
+      stdin,
+      stdoutCapBytes: 1 << 20,
+      stderrCapBytes: 1 << 16,
+      memory,
+    });
+    new Uint8Array(memory.buffer).fill(0);
     return JSON.parse(decoder.decode(outcome.stdout)) as unknown;
   };
   const expected = rawRun();

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { AppError } from "@spell/contracts";
+import { SANDBOX_MEMORY_IMPORT } from "./wasi.mjs";
 import { wasmApi } from "./webassembly.ts";
 
 /**
@@ -383,18 +384,18 @@ function encodeLimits(initial: number, maximum: number): number[] {
   return [LIMIT_HAS_MAX, ...encodeUleb(initial), ...encodeUleb(maximum)];
 }
 
-/** Rewrites whole sections (id, size and content), keeping every other byte as it was. */
-function replaceSections(
-  bytes: Uint8Array,
-  replacements: { section: Section; content: number[] }[],
-): Uint8Array {
-  const ordered = [...replacements].sort((a, b) => a.section.start - b.section.start);
+/**
+ * Replaces non-overlapping byte ranges (`start === end` inserts; an insertion goes before a range
+ * starting at the same offset), keeping every other byte as it was.
+ */
+function splice(bytes: Uint8Array, edits: { start: number; end: number; content: number[] }[]): Uint8Array {
+  const ordered = [...edits].sort((a, b) => a.start - b.start || a.end - b.end);
   const parts: Uint8Array[] = [];
   let cursor = 0;
-  for (const { section, content } of ordered) {
-    parts.push(bytes.subarray(cursor, section.start));
-    parts.push(Uint8Array.from([section.id, ...encodeUleb(content.length), ...content]));
-    cursor = section.end;
+  for (const { start, end, content } of ordered) {
+    parts.push(bytes.subarray(cursor, start));
+    parts.push(Uint8Array.from(content));
+    cursor = end;
   }
   parts.push(bytes.subarray(cursor));
   const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
@@ -404,6 +405,21 @@ function replaceSections(
     offset += part.length;
   }
   return out;
+}
+
+/** Rewrites whole sections (id, size and content), keeping every other byte as it was. */
+function replaceSections(
+  bytes: Uint8Array,
+  replacements: { section: Section; content: number[] }[],
+): Uint8Array {
+  return splice(
+    bytes,
+    replacements.map(({ section, content }) => ({
+      start: section.start,
+      end: section.end,
+      content: [section.id, ...encodeUleb(content.length), ...content],
+    })),
+  );
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -537,4 +553,70 @@ export function checkAndPatch(
   }
   const binary = replaceSections(bytes, replacements);
   return { binary, sha256: sha256Hex(binary) };
+}
+
+/** The memory a sandbox-ready module imports: its own declaration, moved into the import section. */
+export interface SandboxMemory {
+  initialPages: number;
+  maximumPages: number;
+}
+
+const encodeName = (text: string) => {
+  const bytes = new TextEncoder().encode(text);
+  return [...encodeUleb(bytes.length), ...bytes];
+};
+
+/**
+ * Rewrites a prepared binary (one defined memory with a maximum, `checkAndPatch`'s output) so that
+ * the memory is imported (`SANDBOX_MEMORY_IMPORT`) with exactly the declared limits. Nothing else
+ * changes: the memory keeps index 0 (imported memories come first, and it is the only one), and
+ * function, table and global indices do not depend on a memory import. A sandbox process can then
+ * hand each instance a memory it zeroed itself instead of allocating one per call, which is what
+ * made a call cost a full garbage collection every few dozen calls (V8 collects on the external
+ * memory of dead instances' memories).
+ */
+export function importMemory(prepared: Uint8Array): { binary: Uint8Array; memory: SandboxMemory } {
+  const inspection = inspectWasm(prepared);
+  const memory = inspection.memories[0];
+  if (
+    inspection.memories.length !== 1 ||
+    !memory ||
+    memory.imported ||
+    memory.limits.maximumPages === null ||
+    inspection.memorySection === null
+  ) {
+    throw new Error("importMemory takes a prepared binary (one defined memory with a maximum)");
+  }
+  const limits = {
+    initialPages: memory.limits.initialPages,
+    maximumPages: memory.limits.maximumPages,
+  };
+  const entry = [
+    ...encodeName(SANDBOX_MEMORY_IMPORT.module),
+    ...encodeName(SANDBOX_MEMORY_IMPORT.name),
+    KIND_MEMORY,
+    ...encodeLimits(limits.initialPages, limits.maximumPages),
+  ];
+  const sections = readSections(prepared);
+  const importSection = sections.find((section) => section.id === SECTION_IMPORT);
+  const edits: { start: number; end: number; content: number[] }[] = [
+    { start: inspection.memorySection.start, end: inspection.memorySection.end, content: [] },
+  ];
+  if (importSection) {
+    const reader = new Reader(prepared, importSection.contentStart, importSection.end);
+    const count = reader.uleb();
+    const content = [...encodeUleb(count + 1), ...prepared.subarray(reader.pos, importSection.end), ...entry];
+    edits.push({
+      start: importSection.start,
+      end: importSection.end,
+      content: [SECTION_IMPORT, ...encodeUleb(content.length), ...content],
+    });
+  } else {
+    // The import section goes right after the type section (or first, if there is none).
+    const typeSection = sections.find((section) => section.id === SECTION_TYPE);
+    const at = typeSection ? typeSection.end : 8;
+    const content = [...encodeUleb(1), ...entry];
+    edits.push({ start: at, end: at, content: [SECTION_IMPORT, ...encodeUleb(content.length), ...content] });
+  }
+  return { binary: splice(prepared, edits), memory: limits };
 }

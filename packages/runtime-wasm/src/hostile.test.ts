@@ -229,7 +229,7 @@ describe("a guest that makes V8 abort costs one sandbox process, not the server"
         sha,
         binary,
         compileTimeoutMs: 10_000,
-        stdin: Buffer.from("{}"),
+        stdin: "{}",
         timeoutMs: 20_000,
         stdoutCapBytes: MIB,
         stderrCapBytes: 64 * 1024,

@@ -1,7 +1,14 @@
 import { availableParallelism } from "node:os";
 import { AppError } from "@spell/contracts";
 import { attachRuntimeLog, type Runtime, type RuntimeInvocation, type RuntimeResult } from "@spell/engine";
-import { checkAndPatch, MODULE_BOUNDS, sha256Hex, WASM_PAGE_BYTES } from "./binary.ts";
+import {
+  checkAndPatch,
+  importMemory,
+  MODULE_BOUNDS,
+  type SandboxMemory,
+  sha256Hex,
+  WASM_PAGE_BYTES,
+} from "./binary.ts";
 import { ANONYMOUS_CALLER, WorkerPool, type WorkerPoolStats, type WorkerResult } from "./pool.ts";
 
 /** Tasks running, idle sandbox processes, tasks waiting for a turn. */
@@ -218,6 +225,12 @@ function canceledError(): AppError {
   });
 }
 
+/** A module as the sandbox processes run it: memory imported, so that they can reuse zeroed ones. */
+interface SandboxModule {
+  binary: Uint8Array;
+  memory: SandboxMemory;
+}
+
 /** Publish-time compile checks take their turns as one caller. */
 const PUBLISH_CALLER = "\u0000publish";
 
@@ -242,10 +255,10 @@ export function createWasmRuntime(options: WasmRuntimeOptions): WasmRuntime {
     modulesPerWorker: cacheSize,
     heapMb: 64,
   });
-  /** sha256 → prepared binary; a Map kept in recency order serves as the LRU. */
-  const modules = new Map<string, Promise<Uint8Array>>();
+  /** sha256 → sandbox-ready binary; a Map kept in recency order serves as the LRU. */
+  const modules = new Map<string, Promise<SandboxModule>>();
 
-  async function load(artifactId: string, expectedSha: string | null): Promise<Uint8Array> {
+  async function load(artifactId: string, expectedSha: string | null): Promise<SandboxModule> {
     const stored = await options.loadBinary(artifactId);
     if (expectedSha !== null && sha256Hex(stored) !== expectedSha) {
       throw new AppError("RUNTIME_ERROR", "The stored wasm artifact does not match its sha256", {
@@ -255,10 +268,10 @@ export function createWasmRuntime(options: WasmRuntimeOptions): WasmRuntime {
     // Re-applying the static checks costs one pass over the declarations and guarantees the caps
     // even for rows written before them (or with another cap): the patch is idempotent on prepared
     // binaries. Compiling happens in the sandbox processes, never here.
-    return checkAndPatch(stored, limits).binary;
+    return importMemory(checkAndPatch(stored, limits).binary);
   }
 
-  function moduleFor(artifactId: string, sha: string | null): Promise<Uint8Array> {
+  function moduleFor(artifactId: string, sha: string | null): Promise<SandboxModule> {
     const key = sha ?? `artifact:${artifactId}`;
     const cached = modules.get(key);
     if (cached) {
@@ -285,10 +298,14 @@ export function createWasmRuntime(options: WasmRuntimeOptions): WasmRuntime {
       }
       const { binary, sha256 } = checkAndPatch(Buffer.from(artifact.wasmBase64, "base64"), limits);
       // Validating is compiling: done in a sandbox process with a deadline, never on this thread.
+      // The sandbox-ready form is compiled (so that a run in that process reuses it); it differs
+      // from `binary` only in where the memory is declared.
+      const sandboxed = importMemory(binary);
       const compiled = await pool.compile({
         callerKey: PUBLISH_CALLER,
         sha: sha256,
-        binary,
+        binary: sandboxed.binary,
+        memory: sandboxed.memory,
         compileTimeoutMs: limits.compileTimeoutMs,
       });
       if (compiled.kind === "invalid") {
@@ -320,21 +337,26 @@ export function createWasmRuntime(options: WasmRuntimeOptions): WasmRuntime {
     },
     async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
       const { spell } = invocation;
-      const stdin = Buffer.from(JSON.stringify(invocation.input), "utf8");
-      if (limits.stdinCapBytes !== undefined && stdin.length > limits.stdinCapBytes) {
+      const stdin = JSON.stringify(invocation.input);
+      // UTF-8 takes 1 to 3 bytes per UTF-16 unit: count the bytes only when the length cannot tell.
+      const cap = limits.stdinCapBytes;
+      const stdinBytes =
+        cap !== undefined && stdin.length * 3 > cap ? Buffer.byteLength(stdin, "utf8") : stdin.length;
+      if (cap !== undefined && stdinBytes > cap) {
         throw new AppError("PAYLOAD_TOO_LARGE", "The input is too large for this runtime", {
-          sizeBytes: stdin.length,
+          sizeBytes: stdinBytes,
           limitBytes: limits.stdinCapBytes,
         });
       }
       const sha = spell.artifact.wasmSha256;
-      const binary = await moduleFor(spell.artifact.id, sha);
+      const { binary, memory } = await moduleFor(spell.artifact.id, sha);
       if (invocation.signal?.aborted) throw canceledError();
       const result = await pool.run(
         {
           callerKey: invocation.callerId ?? ANONYMOUS_CALLER,
           sha: sha ?? `artifact:${spell.artifact.id}`,
           binary,
+          memory,
           compileTimeoutMs: limits.compileTimeoutMs,
           stdin,
           timeoutMs: timeoutFor(spell.config, limits),

@@ -9,10 +9,14 @@ export class OutputLimit {
   readonly capBytes: number;
 }
 
+export const SANDBOX_MEMORY_IMPORT: Readonly<{ module: string; name: string }>;
+
 export interface WasiRunOptions {
   stdin: Uint8Array;
   stdoutCapBytes: number;
   stderrCapBytes: number;
+  /** For a module that imports its memory: as fresh (declared initial size, all zeros). */
+  memory?: object;
 }
 
 interface WasiRunCaptured {

@@ -19,6 +19,12 @@ const ENOTCAPABLE = 76;
 const FILETYPE_CHARACTER_DEVICE = 2;
 const RIGHTS_ALL = 0x1fffffffn;
 
+/**
+ * Where a sandbox-ready module imports its memory (binary.ts `importMemory` moves the module's own
+ * declaration there). No published module can import it: publish accepts WASI function imports only.
+ */
+export const SANDBOX_MEMORY_IMPORT = Object.freeze({ module: "spell:sandbox", name: "memory" });
+
 /** Thrown through the guest by proc_exit. */
 export class ProcExit {
   constructor(code) {
@@ -81,9 +87,11 @@ const PATH_FUNCTIONS = [
 ];
 
 /**
- * Instantiates `module` with a fresh WASI and runs `_start`.
+ * Instantiates `module` with a fresh WASI and runs `_start`. A module that imports its memory
+ * (`SANDBOX_MEMORY_IMPORT`) gets `options.memory`, which must be as a fresh one would be: its declared
+ * initial size, all zeros.
  * @param {WebAssembly.Module} module
- * @param {{ stdin: Uint8Array, stdoutCapBytes: number, stderrCapBytes: number, importNames?: string[] }} options
+ * @param {{ stdin: Uint8Array, stdoutCapBytes: number, stderrCapBytes: number, memory?: WebAssembly.Memory }} options
  * @returns {{ kind: "exit", code: number } | { kind: "output_limit", stream: string, capBytes: number } | { kind: "trap", message: string, stackOverflow: boolean, instantiation: boolean }} & { stdout: Uint8Array, stderr: Uint8Array, memoryBytes: number }
  */
 export function runWasiCommand(module, options) {
@@ -234,9 +242,13 @@ export function runWasiCommand(module, options) {
     memoryBytes: memory === null ? 0 : memory.buffer.byteLength,
   });
 
+  const importObject = { wasi_snapshot_preview1: imports };
+  if (options.memory) {
+    importObject[SANDBOX_MEMORY_IMPORT.module] = { [SANDBOX_MEMORY_IMPORT.name]: options.memory };
+  }
   let instance;
   try {
-    instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: imports });
+    instance = new WebAssembly.Instance(module, importObject);
   } catch (error) {
     return finish({ kind: "trap", message: messageOf(error), stackOverflow: false, instantiation: true });
   }
