@@ -43,12 +43,10 @@ import { startServer } from "../src/server.ts";
 
 const ISSUER = "https://bench.test";
 /**
- * `BENCH_NOWORKER=1` adds issue 13's "run worker off" server. It needs `runWorker: false` in
- * server.ts's StartOptions (see serve()); without it that server runs the worker like the others,
- * so the comparison would measure nothing, and its pg-boss connections are not free on a shared
- * PostgreSQL (max_connections 100).
+ * Issue 13's "run worker off" server (`runWorker: false`: no pg-boss in that process) runs unless
+ * `BENCH_NOWORKER=0` (its pg-boss connections are not free on a shared PostgreSQL, max_connections 100).
  */
-const WITH_NOWORKER = process.env.BENCH_NOWORKER === "1";
+const WITH_NOWORKER = process.env.BENCH_NOWORKER !== "0";
 const AUDIENCE = "spell";
 const USERS = Number(process.env.BENCH_USERS ?? 1000);
 const POOL_SIZE = 10;
@@ -213,9 +211,7 @@ async function serve(config: ServeConfig): Promise<number> {
       : {}),
     SPELL_DATA_DIR: process.env.BENCH_DATA_DIR,
   });
-  // `runWorker: false` (issue 13's "without the job engine") is a StartOptions field that
-  // apps/server/src/server.ts may not have yet: until it does, app-noworker runs the worker too.
-  const options: Parameters<typeof startServer>[1] & { runWorker?: boolean } = {
+  const options: Parameters<typeof startServer>[1] = {
     wasm: role === "app",
     ...(role === "app-noworker" ? { runWorker: false } : {}),
   };
@@ -813,7 +809,7 @@ async function writeReport(options: {
       "/dev/null, metrics on; `SPELL_BILLING=stripe`: the real Stripe adapter with `STRIPE_API_BASE` pointing at " +
       "`@spell/stripe-sim` in a child process of its own, a zero-latency Stripe whose CPU is not the server's; its " +
       "Checkout completions reach the app as signed webhooks over HTTP). One process per configuration: `app` " +
-      "(wasm pool on), `app-nocache` (`SPELL_TOKEN_CACHE_SIZE=0`), `app-noworker` (run worker off, see the note), " +
+      "(wasm pool on), `app-nocache` (`SPELL_TOKEN_CACHE_SIZE=0`), `app-noworker` (`runWorker: false`: no pg-boss run worker), " +
       "`app-ratelimit` (`SPELL_RATE_LIMIT_USER`/`_SPELL` = 100000000/60: never refuses), `app-prepaid` " +
       "(`SPELL_BILLING_MODE=prepaid`, each user topped up with USD 50 before the run). All share one database.",
     "- Server CPU is the server process's utime+stime over the run divided by its requests; the stripe-sim " +
