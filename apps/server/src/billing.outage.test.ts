@@ -172,3 +172,45 @@ describe.runIf(serverUrl)(
     );
   },
 );
+
+describe.runIf(serverUrl)(
+  "the database goes away between Stripe's authorization and the billing record (needs DATABASE_URL)",
+  () => {
+    it("the authorization is cancelled at once, nothing runs, the caller is told to retry", async () => {
+      const caller = await s.h.user("outage-authorized");
+      await s.saveCard(caller);
+      const runsBefore = s.upstream.runs();
+      const ownIntents = () =>
+        [...s.fake.state.paymentIntents.values()].filter(
+          (pi) => (pi.metadata as Record<string, string>).user_id === caller.id,
+        );
+      // Stripe creates the intent and the connection drops: the SDK's retry (after its backoff)
+      // gets the answer replayed. The database is cut in that window, so the record cannot be written.
+      s.fake.failNext("/v1/payment_intents", "network-after-commit");
+
+      const answer = call(instance.url, "POST", "/api/spell/execute", {
+        token: caller.token,
+        body: { spell: s.countedSlug, input: { key: "outage-authorized" } },
+      });
+      await waitFor(() => ownIntents().length > 0, 10_000, "Stripe to authorize");
+      await proxy.cut();
+      const response = await answer;
+
+      expect(response.status).toBe(503);
+      expect(response.body.error.code).toBe("SERVICE_UNAVAILABLE");
+      expect(response.body.output).toBeUndefined();
+      const [intent] = ownIntents();
+      // Released while the database was still down, not left held until it lapses.
+      expect(intent?.status).toBe("canceled");
+      expect(s.fake.requestsTo(`/v1/payment_intents/${intent?.id}/cancel`)).toHaveLength(1);
+      expect(s.upstream.runs()).toBe(runsBefore);
+
+      await proxy.restore();
+      expect(
+        await s.h.testDb.database.prisma.billingRecord.findMany({ where: { userId: caller.id } }),
+      ).toEqual([]);
+      const me = await call(instance.url, "GET", "/api/me", { token: caller.token });
+      expect(me.body.usage.totalCharged).toEqual([]);
+    }, 60_000);
+  },
+);

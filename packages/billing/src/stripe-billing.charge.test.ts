@@ -270,3 +270,190 @@ describe("resumePayment", () => {
     expect((await caught(billing.resumePayment(user, "pi_doesnotexist"))).code).toBe("NOT_FOUND");
   });
 });
+
+describe("charge: the saved card the request's user read carried", () => {
+  it("charges the carried customer and card without reading the store again", async () => {
+    const { billing, store, customerId, spell } = await setup();
+    let reads = 0;
+    const getCustomer = store.getCustomer;
+    store.getCustomer = (userId) => {
+      reads += 1;
+      return getCustomer(userId);
+    };
+    const user = userRecord("user-1", {
+      stripeCustomerId: customerId,
+      hasPaymentMethod: true,
+      defaultPaymentMethodId: "pm_card_visa",
+    });
+
+    await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    expect(reads).toBe(0);
+    expect(fake.requestsTo("/v1/payment_intents", "POST")[0]?.body).toMatchObject({
+      customer: customerId,
+      payment_method: "pm_card_visa",
+    });
+  });
+
+  it("reads the store when the record carries no card (a card saved since is found)", async () => {
+    const { billing, customerId, spell } = await setup();
+    // The record says "no card", the store has one: only the store's answer may refuse.
+    const user = userRecord("user-1", { stripeCustomerId: null, defaultPaymentMethodId: null });
+
+    await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+
+    expect(fake.requestsTo("/v1/payment_intents", "POST")[0]?.body).toMatchObject({
+      customer: customerId,
+      payment_method: "pm_card_visa",
+    });
+  });
+});
+
+describe("charge: Stripe authorized but the record could not be written", () => {
+  it("cancels the PaymentIntent at once and rethrows the store's failure", async () => {
+    const { billing, store, user, spell } = await setup();
+    const outage = new Error("connection terminated");
+    store.createRecord = async () => {
+      throw outage;
+    };
+
+    await expect(billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price })).rejects.toBe(
+      outage,
+    );
+
+    const [intent] = fake.state.paymentIntents.values();
+    expect(intent?.status).toBe("canceled");
+    expect(fake.requestsTo(`/v1/payment_intents/${intent?.id}/cancel`).map((r) => r.idempotencyKey)).toEqual([
+      `pi-cancel:${intent?.id}`,
+    ]);
+  });
+
+  it("still rethrows the store's failure when the cancel cannot reach Stripe (it is reported)", async () => {
+    const reported: string[] = [];
+    const store = createMemoryBillingStore();
+    const billing = createStripeBilling({
+      secretKey: "sk_test_123",
+      webhookSecret: "whsec_test",
+      store,
+      allowedReturnOrigins: ["https://app.example.com"],
+      maxNetworkRetries: 1,
+      onBackgroundError: (_error, context) => reported.push(context.step),
+    });
+    const customer = fake.createCustomer({ user_id: "user-1" });
+    await store.setCustomerIdIfUnset("user-1", customer.id);
+    await store.setDefaultPaymentMethod(customer.id, "pm_card_visa");
+    const outage = new Error("connection terminated");
+    store.createRecord = async () => {
+      throw outage;
+    };
+    fake.failNext("/v1/payment_intents/*/cancel", "500", 2);
+    const user = userRecord("user-1", { stripeCustomerId: customer.id, hasPaymentMethod: true });
+    const spell = spellRecord();
+
+    await expect(billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price })).rejects.toBe(
+      outage,
+    );
+
+    expect(reported).toEqual(["release-unrecorded"]);
+    expect([...fake.state.paymentIntents.values()][0]?.status).toBe("requires_capture");
+  });
+
+  it("a retry of the same execution never runs on the released authorization", async () => {
+    const { billing, store, user, spell } = await setup();
+    const createRecord = store.createRecord;
+    store.createRecord = async () => {
+      throw new Error("connection terminated");
+    };
+    await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }).catch(() => {});
+    store.createRecord = createRecord;
+
+    // Same execution id, same idempotency key: Stripe replays its first answer ("authorized").
+    const error = await caught(
+      billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price }),
+    );
+
+    expect(error.code).toBe("BILLING_FAILED");
+    expect(fake.state.paymentIntents.size).toBe(1);
+    expect([...store.records.values()]).toEqual([expect.objectContaining({ status: "canceled" })]);
+  });
+});
+
+describe("settle: the settlement's done bookkeeping is off the answer's path", () => {
+  it("answers charged once the capture returned, before the done write has finished", async () => {
+    const { billing, store, user, spell } = await setup();
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+    const complete = store.completeSettlement;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    store.completeSettlement = async (id, result) => {
+      await held;
+      return complete(id, result);
+    };
+
+    await expect(billing.settle(charge, "succeeded")).resolves.toEqual({
+      status: "charged",
+      refunded: false,
+    });
+
+    // Captured before the answer; recorded after it.
+    expect(fake.state.paymentIntents.get(charge.paymentIntentId)?.status).toBe("succeeded");
+    expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("pending");
+    let idle = false;
+    const waiting = billing.idle().then(() => {
+      idle = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(idle).toBe(false);
+    release();
+    await waiting;
+    expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("succeeded");
+  });
+
+  it("a failed done write is reported and leaves the order for the worker, the answer stands", async () => {
+    const reported: Array<{ step: string; paymentIntentId: string }> = [];
+    const store = createMemoryBillingStore();
+    const billing = createStripeBilling({
+      secretKey: "sk_test_123",
+      webhookSecret: "whsec_test",
+      store,
+      allowedReturnOrigins: ["https://app.example.com"],
+      onBackgroundError: (_error, context) => reported.push(context),
+    });
+    const customer = fake.createCustomer({ user_id: "user-1" });
+    await store.setCustomerIdIfUnset("user-1", customer.id);
+    await store.setDefaultPaymentMethod(customer.id, "pm_card_visa");
+    const user = userRecord("user-1", { stripeCustomerId: customer.id, hasPaymentMethod: true });
+    const spell = spellRecord();
+    const charge = await billing.charge({ executionId: EXECUTION_ID, user, spell, price: spell.price });
+    store.settlements.set(charge.paymentIntentId, {
+      paymentIntentId: charge.paymentIntentId,
+      executionId: EXECUTION_ID,
+      action: "capture",
+      status: "pending",
+      result: null,
+      attempts: 0,
+      createdAt: new Date(),
+    });
+    const complete = store.completeSettlement;
+    store.completeSettlement = async () => {
+      throw new Error("connection terminated");
+    };
+
+    await expect(billing.settle(charge, "succeeded")).resolves.toEqual({
+      status: "charged",
+      refunded: false,
+    });
+    await billing.idle();
+
+    expect(reported).toEqual([{ step: "record-settlement", paymentIntentId: charge.paymentIntentId }]);
+    expect(store.settlements.get(charge.paymentIntentId)?.status).toBe("pending");
+    // The worker re-reads Stripe and records what it holds, without capturing twice.
+    store.completeSettlement = complete;
+    await billing.runSettlement(charge.paymentIntentId);
+    expect(store.settlements.get(charge.paymentIntentId)?.status).toBe("done");
+    expect((await store.findRecordByPaymentIntent(charge.paymentIntentId))?.status).toBe("succeeded");
+    expect(fake.requestsTo(`/v1/payment_intents/${charge.paymentIntentId}/capture`)).toHaveLength(1);
+  });
+});

@@ -5,7 +5,7 @@ import Stripe from "stripe";
 import { assertChargeable } from "./minimum.ts";
 import { createReturnUrlCheck } from "./return-urls.ts";
 import { applyRecordStatus, RECORD_TRANSITIONS, statusOfIntent } from "./status.ts";
-import type { BillingRecord, BillingRecordStatus, BillingStore } from "./store.ts";
+import type { BillingCustomer, BillingRecord, BillingRecordStatus, BillingStore } from "./store.ts";
 import { handleStripeEvent } from "./webhook.ts";
 
 export interface StripeBillingOptions {
@@ -36,6 +36,11 @@ export interface StripeBillingOptions {
    * inside the ~7 days a card authorization lasts); past it the worker releases it instead.
    */
   captureWindowMs?: number;
+  /**
+   * Where failures of work done off the answer's path go (the settlement's `done` bookkeeping);
+   * nothing is lost by them, the settlement worker converges. Default: one JSON line on stderr.
+   */
+  onBackgroundError?: (error: unknown, context: { step: string; paymentIntentId: string }) => void;
 }
 
 export interface WebhookResult {
@@ -54,6 +59,11 @@ export type StripeBilling = Billing & {
   runSettlement(paymentIntentId: string): Promise<void>;
   /** Where `settle` hands an order Stripe did not confirm (the settlement worker). */
   attachSettlementQueue(queue: SettlementQueue): void;
+  /**
+   * Resolves once the bookkeeping `settle` left running after its answer has ended (recorded or
+   * failed and reported): for tests and for a graceful shutdown before the pool closes.
+   */
+  idle(): Promise<void>;
 };
 
 /** Receives settlements to retry; pg-boss in production (see settlement-worker.ts). */
@@ -102,6 +112,27 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
   // Concurrent first calls in one process share one Stripe request; across processes the
   // idempotency key and the store's compare-and-set keep it to one Customer.
   const customerCreations = new Map<string, Promise<string>>();
+
+  // Work left running after an answer (see `settle`): tracked so `idle` can wait for it.
+  const background = new Set<Promise<void>>();
+  const reportBackground =
+    options.onBackgroundError ??
+    ((error: unknown, context: { step: string; paymentIntentId: string }) => {
+      process.stderr.write(
+        `${JSON.stringify({ level: "warn", msg: "billing background step failed", ...context, error: describe(error) })}\n`,
+      );
+    });
+
+  function inBackground(paymentIntentId: string, step: string, work: Promise<void>): void {
+    const tracked: Promise<void> = work
+      .catch((error: unknown) => reportBackground(error, { step, paymentIntentId }))
+      .finally(() => background.delete(tracked));
+    background.add(tracked);
+  }
+
+  async function idle(): Promise<void> {
+    while (background.size > 0) await Promise.allSettled([...background]);
+  }
 
   async function ensureCustomer(userId: string): Promise<string> {
     const existing = (await store.getCustomer(userId)).stripeCustomerId;
@@ -157,17 +188,29 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
     return withDeadline(authorize(request), chargeDeadlineMs, "charge");
   }
 
+  /**
+   * The card to charge: the one this request's user read carried (no second read on the priced
+   * path), else the store's. Only a carried card is trusted; a carried "none" is read again, so a
+   * refusal for want of a card is always the store's answer.
+   */
+  async function savedCard(user: UserRecord): Promise<BillingCustomer> {
+    if (user.stripeCustomerId && user.defaultPaymentMethodId) {
+      return { stripeCustomerId: user.stripeCustomerId, defaultPaymentMethodId: user.defaultPaymentMethodId };
+    }
+    return store.getCustomer(user.id);
+  }
+
   async function authorize({ executionId, user, spell, price }: ChargeRequest): Promise<Charge> {
     // A spell published before the minimum check existed would otherwise be an opaque Stripe 400.
     assertChargeable(price);
-    const { stripeCustomerId, defaultPaymentMethodId } = await store.getCustomer(user.id);
+    const { stripeCustomerId, defaultPaymentMethodId } = await savedCard(user);
     if (!stripeCustomerId || !defaultPaymentMethodId) {
       throw new AppError("PAYMENT_METHOD_REQUIRED", "Save a payment method before running a priced spell", {
         hint: PAYMENT_METHOD_HINT,
       });
     }
     const owner = { userId: user.id, spellId: spell.id, executionId };
-    let intent: Stripe.PaymentIntent;
+    let intent: Stripe.Response<Stripe.PaymentIntent>;
     try {
       intent = await stripe.paymentIntents.create(
         {
@@ -200,7 +243,21 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
       throw toAppError(error);
     }
 
-    const record = await recordIntent(intent, owner);
+    if (intent.lastResponse?.headers?.["idempotent-replayed"] === "true") {
+      // A retry of this execution's charge (a takeover): Stripe replays the first answer, which may
+      // say "authorized" of an intent released since (see below, or the orphan sweep). Only the
+      // intent's state now may let a run go ahead.
+      intent = await callStripe(() => stripe.paymentIntents.retrieve(intent.id));
+    }
+    let record: BillingRecord;
+    try {
+      record = await recordIntent(intent, owner);
+    } catch (error) {
+      // Authorized in Stripe, yet no record: nothing would ever capture or release it and the
+      // customer's funds would stay held until the authorization lapses (~7 days).
+      await releaseUnrecorded(intent);
+      throw error;
+    }
     if (intent.status === "processing") {
       // Not reached with cards; nothing runs until the payment settles.
       throw new AppError("SERVICE_UNAVAILABLE", "The payment is still processing", {
@@ -214,12 +271,35 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
         return chargeOf(record);
       case "requires_action":
         throw requiresAction(intent, record);
+      case "canceled":
+        // Only a retry meets this: the first attempt's authorization was released.
+        throw new AppError(
+          "BILLING_FAILED",
+          "The payment authorization was released; retry with a new idempotency key",
+          {
+            declineCode: record.failureCode,
+            billingRecordId: record.id,
+          },
+        );
       default:
         throw new AppError("BILLING_FAILED", "The payment was declined", {
           declineCode: record.failureCode,
           billingRecordId: record.id,
         });
     }
+  }
+
+  /**
+   * Best effort, with the SDK's retries: an intent nobody can find again is cancelled at once. A
+   * retry of the same execution then finds it released (`idempotent-replayed`, read again) and
+   * answers BILLING_FAILED rather than running on a replayed "authorized".
+   */
+  async function releaseUnrecorded(intent: Stripe.PaymentIntent): Promise<void> {
+    if (intent.status === "succeeded" || intent.status === "canceled") return;
+    await stripe.paymentIntents.cancel(intent.id, {}, { idempotencyKey: `pi-cancel:${intent.id}` }).then(
+      () => {},
+      (error: unknown) => reportBackground(error, { step: "release-unrecorded", paymentIntentId: intent.id }),
+    );
   }
 
   // Settlement: the engine has stored the outcome with its pending capture/cancel before this runs.
@@ -290,9 +370,10 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
       await settlementQueue?.enqueue(id).catch(() => {});
       return { status: "pending", refunded: false };
     }
-    // Stripe confirmed: the caller hears it even if recording fails now (the worker re-reads and
-    // records the same state later, as the order is still pending).
-    await recordSettled(id, status).catch(() => {});
+    // Stripe confirmed: the caller hears it now, and the `done` write follows off the answer's path
+    // (one durable write fewer per priced execute). Lost (a crash, an outage), the order stays
+    // pending and the worker re-reads Stripe and records the same state; nothing is redone.
+    inBackground(id, "record-settlement", recordSettled(id, status));
     return resultOf(status);
   }
 
@@ -436,6 +517,7 @@ export function createStripeBilling(options: StripeBillingOptions): StripeBillin
     attachSettlementQueue(queue) {
       settlementQueue = queue;
     },
+    idle,
     createCheckoutUrl,
     createPortalUrl,
     resumePayment,

@@ -23,6 +23,12 @@ export interface UserRecord {
   status: "active" | "banned";
   stripeCustomerId: string | null;
   hasPaymentMethod: boolean;
+  /**
+   * The saved card's id, when the read that produced this record carried it (the execute path's
+   * user-and-spell read does): the card adapter then charges without reading the user again.
+   * Absent: not read, ask the store. Read within the request, never cached across requests.
+   */
+  defaultPaymentMethodId?: string | null;
   createdAt: Date;
 }
 

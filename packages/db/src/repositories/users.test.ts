@@ -130,6 +130,25 @@ describe("ensureUserWithSpell", () => {
     expect(stranger.lookup?.callerIsTeamMember).toBe(false);
   });
 
+  it("carries the saved card in the same read, so a priced execute reads the user once", async () => {
+    const spell = await t.database.spells.publish(publishRequest());
+    const before = await t.database.users.ensureUserWithSpell("card-holder", spell.slug);
+    expect(before.user).toMatchObject({
+      stripeCustomerId: null,
+      hasPaymentMethod: false,
+      defaultPaymentMethodId: null,
+    });
+    await t.database.billing.setCustomerIdIfUnset("card-holder", "cus_holder");
+    await t.database.billing.setDefaultPaymentMethod("cus_holder", "pm_holder");
+
+    const after = await t.database.users.ensureUserWithSpell("card-holder", spell.slug);
+    expect(after.user).toMatchObject({
+      stripeCustomerId: "cus_holder",
+      hasPaymentMethod: true,
+      defaultPaymentMethodId: "pm_holder",
+    });
+  });
+
   it("answers no spell for an unknown slug", async () => {
     const found = await t.database.users.ensureUserWithSpell("someone", "missing@v1");
     expect(found.lookup).toBeNull();

@@ -8,7 +8,7 @@ import { SPELL_COLUMNS, type SpellRow, toSpellRecord } from "./spells.ts";
  * A banned user's query never reads a spell row: the ban decides before the spell is touched.
  */
 const USER_WITH_SPELL = `SELECT u.status AS user_status, u.stripe_customer_id AS user_stripe_customer_id,
-    u.default_payment_method_id IS NOT NULL AS user_has_payment_method, u.created_at AS user_created_at,
+    u.default_payment_method_id AS user_default_payment_method_id, u.created_at AS user_created_at,
     ${SPELL_COLUMNS}, tm.user_id IS NOT NULL AS caller_is_team_member
   FROM users u
   LEFT JOIN spells s ON s.slug = $2 AND u.status = 'active'
@@ -19,7 +19,8 @@ const USER_WITH_SPELL = `SELECT u.status AS user_status, u.stripe_customer_id AS
 type UserWithSpellRow = {
   user_status: "active" | "banned";
   user_stripe_customer_id: string | null;
-  user_has_payment_method: boolean;
+  /** Carried to the card adapter so a priced execute does not read the user a second time. */
+  user_default_payment_method_id: string | null;
   user_created_at: Date;
   caller_is_team_member: boolean;
 } & { [K in keyof SpellRow]: SpellRow[K] | null };
@@ -86,7 +87,8 @@ export function createUserStore(sql: Sql): UserRepository {
       id: userId,
       status: row.user_status,
       stripeCustomerId: row.user_stripe_customer_id,
-      hasPaymentMethod: row.user_has_payment_method,
+      hasPaymentMethod: row.user_default_payment_method_id !== null,
+      defaultPaymentMethodId: row.user_default_payment_method_id,
       createdAt: row.user_created_at,
     };
     const lookup =
