@@ -1,8 +1,8 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EXIT } from "./context.ts";
 import { fail, fakeApi, ok, runCli, tempDir } from "./testing/harness.ts";
+import { bashComplete } from "./testutil/completion.ts";
+import { recentRun } from "./testutil/fixtures.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -145,17 +145,7 @@ describe("spell runs get|cancel|wait", () => {
   });
 
   it("runs get on a server without the job engine falls back to the recent runs of me", async () => {
-    const recent = {
-      executionId: ID,
-      slug: "echo@v1",
-      runtime: "builtin",
-      status: "succeeded",
-      errorCode: null,
-      amount: 0,
-      currency: "usd",
-      durationMs: 4,
-      createdAt: "2026-12-01T15:00:00.000Z",
-    };
+    const recent = recentRun({ executionId: ID, createdAt: "2026-12-01T15:00:00.000Z" });
     const api = fakeApi((path) =>
       path === "executions.get"
         ? fail("SERVICE_UNAVAILABLE", 503, "Asynchronous executions are not available", {
@@ -267,15 +257,7 @@ describe("spell runs get|cancel|wait", () => {
 });
 
 describe("completion and help", () => {
-  const complete = async (line: string[]): Promise<string[]> => {
-    const script = (await runCli(["completion", "bash"], { cwd: dir })).stdout;
-    const words = line.map((word) => `'${word}'`).join(" ");
-    const { stdout } = await promisify(execFile)("bash", [
-      "-c",
-      `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _spell_complete; printf '%s\\n' "\${COMPREPLY[@]}"`,
-    ]);
-    return stdout.split("\n").filter((word) => word !== "");
-  };
+  const complete = (line: string[]) => bashComplete(line, dir);
 
   it("completes runs' subcommands and exec's asynchronous flags", async () => {
     expect(await complete(["spell", "runs", ""])).toEqual(

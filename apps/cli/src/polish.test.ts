@@ -1,11 +1,11 @@
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { loadOrCreateDevIssuer } from "@spell/auth/dev";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SPINNER_DELAY_MS } from "./spinner.ts";
 import { fail, fakeApi, ok, runCli, tempDir } from "./testing/harness.ts";
+import { bashComplete } from "./testutil/completion.ts";
+import { recentRun } from "./testutil/fixtures.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -24,18 +24,6 @@ const executed = (input: unknown) => ({
   billing: { charged: false, amount: 0, currency: "usd", billingRecordId: null },
   durationMs: 3,
 });
-const run = (overrides: object) => ({
-  executionId: "exe_a",
-  slug: "echo@v1",
-  runtime: "builtin",
-  status: "succeeded",
-  errorCode: null,
-  amount: 0,
-  currency: "usd",
-  durationMs: 4,
-  createdAt: "2026-12-01T10:00:00.000Z",
-  ...overrides,
-});
 const me = {
   ok: true,
   user: { id: "alice", status: "active", hasPaymentMethod: true, createdAt: "2026-01-01T00:00:00.000Z" },
@@ -43,9 +31,9 @@ const me = {
     totalExecutions: 2,
     totalCharged: [{ currency: "usd", amount: 50 }],
     recent: [
-      run({ executionId: "exe_b", slug: "echo-paid@v1", amount: 50 }),
-      run({ executionId: "exe_c", status: "failed", errorCode: "RUNTIME_ERROR", amount: 50 }),
-      run({}),
+      recentRun({ executionId: "exe_b", slug: "echo-paid@v1", amount: 50 }),
+      recentRun({ executionId: "exe_c", status: "failed", errorCode: "RUNTIME_ERROR", amount: 50 }),
+      recentRun(),
     ],
   },
 };
@@ -222,15 +210,7 @@ describe("login --dev against a server", () => {
 });
 
 describe("spell completion", () => {
-  const complete = async (line: string[]): Promise<string[]> => {
-    const script = (await runCli(["completion", "bash"], { cwd: dir })).stdout;
-    const words = line.map((word) => `'${word}'`).join(" ");
-    const { stdout } = await promisify(execFile)("bash", [
-      "-c",
-      `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=${line.length - 1}; _spell_complete; printf '%s\\n' "\${COMPREPLY[@]}"`,
-    ]);
-    return stdout.split("\n").filter((word) => word !== "");
-  };
+  const complete = (line: string[]) => bashComplete(line, dir);
 
   it("bash completes subcommands at each level and each command's flags", async () => {
     expect(await complete(["spell", ""])).toEqual(

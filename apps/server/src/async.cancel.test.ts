@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StripeHarness, startStripeHarness } from "./testutil/billing.ts";
 import type { Caller } from "./testutil/harness.ts";
 import { reconcile } from "./testutil/reconcile.ts";
+import { pricedApiSpell } from "./testutil/spells.ts";
 
 // Canceling a RUNNING asynchronous execution (issue 13): the worker learns of the cancel from the
 // row (whichever process served it), aborts the runtime — the wasm sandbox process is killed, the
@@ -86,15 +87,7 @@ beforeAll(async () => {
       visibility: "public",
       priceAmount: 0,
     },
-    {
-      slug: "paid-hold@v1",
-      runtime: "api",
-      artifact: { apiEndpoint: holding.url },
-      visibility: "public",
-      priceAmount: 75,
-      currency: "usd",
-      config: { timeoutMs: 25_000 },
-    },
+    pricedApiSpell("paid-hold@v1", holding.url, 75, { timeoutMs: 25_000 }),
   ];
   for (const spell of spells) await s.h.publish(spell);
 }, 60_000);

@@ -1,23 +1,17 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  createStripeEvent,
-  type FakeStripeServer,
-  signWebhookPayload,
-  startFakeStripeServer,
-} from "@spell/billing/testing";
+import { type FakeStripeServer, startFakeStripeServer } from "@spell/billing/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CountingUpstream,
   RETURN_ORIGIN,
+  saveCardBySetupIntent,
   startCountingUpstream,
   WEBHOOK_SECRET,
 } from "./testutil/billing.ts";
 import { type Caller, type Harness, startHarness } from "./testutil/harness.ts";
 import { call } from "./testutil/http.ts";
-import { type ApiProcess, startApiProcess, stopApiProcesses } from "./testutil/processes.ts";
+import { type ApiProcessGroup, createApiProcessGroup } from "./testutil/processes.ts";
 import { reconcile } from "./testutil/reconcile.ts";
+import { pricedApiSpell, pricedSpell } from "./testutil/spells.ts";
 
 /**
  * Asynchronous runs shared by real worker processes (`src/main.ts`, as `pnpm start` runs it) on one
@@ -36,8 +30,7 @@ const SIGNING_KEY = "signing-key-for-api-spells-0123456789";
 let stripe: FakeStripeServer;
 let upstream: CountingUpstream;
 let h: Harness;
-let dataDir: string;
-const processes: ApiProcess[] = [];
+let group: ApiProcessGroup;
 /** The spawned processes' environment. */
 let processEnv: Record<string, string>;
 
@@ -57,51 +50,30 @@ beforeAll(async () => {
   // The test's own instance (publishing, cards, reads); its run worker is paused below, so the
   // runs are the spawned processes' work.
   h = await startHarness({ env: billingEnv });
-  dataDir = await mkdtemp(join(tmpdir(), "spell-async-workers-"));
+  group = await createApiProcessGroup("spell-async-workers-");
   processEnv = {
     ...billingEnv,
     DATABASE_URL: h.testDb.url,
-    SPELL_DATA_DIR: dataDir,
     SPELL_WASM_WORKERS: "1",
     LOG_LEVEL: "warn",
   };
   // One after the other: both would otherwise seed the demo spells at the same moment.
-  processes.push(await startApiProcess({ env: processEnv }));
-  processes.push(await startApiProcess({ env: processEnv }));
+  await group.start(processEnv);
+  await group.start(processEnv);
   await h.runWorker?.pause();
 }, 90_000);
 
 afterAll(async () => {
-  await stopApiProcesses(processes);
+  await group?.close();
   await h?.close();
   await upstream?.close();
   await stripe?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, 60_000);
 
-/** Saves a card the way Stripe reports it (Customer made by checkout-url, then the signed webhook). */
+/** A caller with a card saved the way Stripe reports it (Customer made by checkout-url, then the signed webhook). */
 async function paidCaller(prefix: string): Promise<Caller> {
   const caller = await h.user(prefix);
-  const checkout = await h.call("POST", "/api/billing/checkout-url", {
-    token: caller.token,
-    body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/no` },
-  });
-  expect(checkout.status).toBe(200);
-  const { stripeCustomerId } = await h.testDb.database.billing.getCustomer(caller.id);
-  const event = createStripeEvent("setup_intent.succeeded", {
-    id: `seti_${caller.id}`,
-    object: "setup_intent",
-    customer: stripeCustomerId,
-    payment_method: "pm_card_visa",
-    status: "succeeded",
-    metadata: {},
-  });
-  const signed = signWebhookPayload(event, WEBHOOK_SECRET);
-  const webhook = await h.call("POST", "/api/billing/webhook", {
-    body: signed.body.toString("utf8"),
-    headers: { "stripe-signature": signed.signature },
-  });
-  expect(webhook.status).toBe(200);
+  await saveCardBySetupIntent({ database: h.testDb.database, caller, checkoutUrl: h.url });
   return caller;
 }
 
@@ -128,16 +100,9 @@ function captureRequests(paymentIntentId: string): number {
 
 describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABASE_URL)", () => {
   it(`two processes share ${RUNS} priced runs: each runs once and is captured once`, async () => {
-    await h.publish({
-      slug: "paid-echo@v1",
-      runtime: "builtin",
-      artifact: { builtin: "echo" },
-      visibility: "public",
-      priceAmount: 60,
-      currency: "usd",
-    });
+    await h.publish(pricedSpell("paid-echo@v1", 60));
     const alice = await paidCaller("alice");
-    const bases = processes.map((started) => started.url);
+    const bases = group.processes.map((started) => started.url);
     const statuses = await pooled(RUNS, 16, async (index) => {
       const response = await call(bases[index % bases.length] ?? "", "POST", "/api/spell/execute", {
         token: alice.token,
@@ -189,7 +154,7 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
 
   it("a worker process killed mid-run: another process ends the run once, failed interrupted, released, never captured", async () => {
     // No other process may take the job: the shared ones stop, and the recovering one starts after the kill.
-    await Promise.all(processes.map((started) => started.stop("SIGTERM")));
+    await Promise.all(group.processes.map((started) => started.stop("SIGTERM")));
     // One deployment's short recovery settings, through the environment only: the victim's start
     // writes the 2 s job expiry to the shared queue (its job gets it), and the recovering process
     // looks for expired jobs every second and fails a claimed row older than 1 s.
@@ -199,17 +164,8 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
       SPELL_RUN_STALE_MS: "1000",
       SPELL_RUN_MAINTENANCE_S: "1",
     };
-    const victim = await startApiProcess({ env: recoveryEnv });
-    processes.push(victim);
-    await h.publish({
-      slug: "paid-slow@v1",
-      runtime: "api",
-      artifact: { apiEndpoint: upstream.url },
-      visibility: "public",
-      priceAmount: 75,
-      currency: "usd",
-      config: { timeoutMs: 30_000 },
-    });
+    const victim = await group.start(recoveryEnv);
+    await h.publish(pricedApiSpell("paid-slow@v1", upstream.url, 75, { timeoutMs: 30_000 }));
     const bob = await paidCaller("bob");
     upstream.delayMs = 30_000;
     const runsBefore = upstream.runs();
@@ -226,8 +182,7 @@ describe.runIf(serverUrl)("worker processes sharing the run queue (needs DATABAS
     expect((await row()).status).toBe("running");
 
     expect(await victim.stop("SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
-    const recovering = await startApiProcess({ env: recoveryEnv });
-    processes.push(recovering);
+    await group.start(recoveryEnv);
 
     await expect.poll(async () => (await row()).status, { timeout: 20_000, interval: 100 }).toBe("failed");
     const ended = await row();

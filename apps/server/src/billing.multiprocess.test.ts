@@ -1,19 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  createStripeEvent,
-  type FakeStripeServer,
-  signWebhookPayload,
-  startFakeStripeServer,
-} from "@spell/billing/testing";
+import { type FakeStripeServer, startFakeStripeServer } from "@spell/billing/testing";
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RETURN_ORIGIN, WEBHOOK_SECRET } from "./testutil/billing.ts";
+import { RETURN_ORIGIN, saveCardBySetupIntent, WEBHOOK_SECRET } from "./testutil/billing.ts";
 import { signToken } from "./testutil/harness.ts";
 import { call, type JsonResponse } from "./testutil/http.ts";
-import { type ApiProcess, startApiProcess, stopApiProcesses } from "./testutil/processes.ts";
+import { type ApiProcessGroup, createApiProcessGroup } from "./testutil/processes.ts";
 import { reconcile } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /**
  * Two real API processes (`src/main.ts`, as `pnpm start` runs it) on one Postgres, both pointed at
@@ -23,24 +16,19 @@ import { reconcile } from "./testutil/reconcile.ts";
 
 let testDb: TestDatabase;
 let stripe: FakeStripeServer;
-let dataDir: string;
-const processes: ApiProcess[] = [];
+let group: ApiProcessGroup;
 const urls: string[] = [];
 
 async function startApi(): Promise<string> {
-  const started = await startApiProcess({
-    env: {
-      DATABASE_URL: testDb.url,
-      SPELL_DATA_DIR: dataDir,
-      SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
-      SPELL_WASM_WORKERS: "1",
-      STRIPE_SECRET_KEY: "sk_test_multiprocess",
-      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      STRIPE_API_BASE: stripe.url,
-      SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
-    },
+  const started = await group.start({
+    DATABASE_URL: testDb.url,
+    SPELL_SIGNING_KEY: "signing-key-for-api-spells-0123456789",
+    SPELL_WASM_WORKERS: "1",
+    STRIPE_SECRET_KEY: "sk_test_multiprocess",
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    STRIPE_API_BASE: stripe.url,
+    SPELL_BILLING_RETURN_ORIGINS: RETURN_ORIGIN,
   });
-  processes.push(started);
   return started.url;
 }
 
@@ -53,56 +41,34 @@ beforeAll(async () => {
   if (!serverUrl) return;
   testDb = await createTestDatabase({ url: serverUrl });
   stripe = await startFakeStripeServer();
-  dataDir = await mkdtemp(join(tmpdir(), "spell-billing-mp-"));
+  group = await createApiProcessGroup("spell-billing-mp-");
   // One after the other: both would otherwise seed the same demo spells at the same moment.
   urls.push(await startApi());
   urls.push(await startApi());
 }, 90_000);
 
 afterAll(async () => {
-  await stopApiProcesses(processes);
+  await group?.close();
   await stripe?.close();
   await testDb?.drop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }, 30_000);
 
 /** Saves a card the way Stripe reports it: Customer made by process A, the webhook handled by B. */
-async function saveCard(userId: string, token: string): Promise<void> {
+function saveCard(userId: string, token: string): Promise<void> {
   const [a = "", b = ""] = urls;
-  const checkout = await call(a, "POST", "/api/billing/checkout-url", {
-    token,
-    body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/no` },
+  return saveCardBySetupIntent({
+    database: testDb.database,
+    caller: { id: userId, token },
+    checkoutUrl: a,
+    webhookUrl: b,
   });
-  expect(checkout.status).toBe(200);
-  const { stripeCustomerId } = await testDb.database.billing.getCustomer(userId);
-  const event = createStripeEvent("setup_intent.succeeded", {
-    id: `seti_${userId}`,
-    object: "setup_intent",
-    customer: stripeCustomerId,
-    payment_method: "pm_card_visa",
-    status: "succeeded",
-    metadata: {},
-  });
-  const signed = signWebhookPayload(event, WEBHOOK_SECRET);
-  const webhook = await call(b, "POST", "/api/billing/webhook", {
-    body: signed.body.toString("utf8"),
-    headers: { "stripe-signature": signed.signature },
-  });
-  expect(webhook.status).toBe(200);
 }
 
 async function publishPriced(slug: string): Promise<void> {
   const admin = await signToken("admin-mp", { admin: true });
   const published = await call(urls[0] ?? "", "POST", "/api/admin/spells", {
     token: admin,
-    body: {
-      slug,
-      runtime: "builtin",
-      artifact: { builtin: "echo" },
-      visibility: "public",
-      priceAmount: 60,
-      currency: "usd",
-    },
+    body: pricedSpell(slug, 60),
   });
   expect(published.status).toBe(200);
 }
@@ -115,43 +81,12 @@ const intentsOf = (userId: string) =>
 describe.runIf(serverUrl)("two API processes on one Postgres (needs DATABASE_URL)", () => {
   it("the same keyed execute sent to both at once makes one PaymentIntent and one run", async () => {
     const [a = "", b = ""] = urls;
-    const admin = await signToken("admin-mp", { admin: true });
-    const published = await call(a, "POST", "/api/admin/spells", {
-      token: admin,
-      body: {
-        slug: "mp-paid@v1",
-        runtime: "builtin",
-        artifact: { builtin: "echo" },
-        visibility: "public",
-        priceAmount: 60,
-        currency: "usd",
-      },
-    });
-    expect(published.status).toBe(200);
+    await publishPriced("mp-paid@v1");
 
     // The card is saved across the two processes: Customer made by A, webhook handled by B.
     const userId = "mp-user";
     const token = await signToken(userId);
-    const checkout = await call(a, "POST", "/api/billing/checkout-url", {
-      token,
-      body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/no` },
-    });
-    expect(checkout.status).toBe(200);
-    const { stripeCustomerId } = await testDb.database.billing.getCustomer(userId);
-    const event = createStripeEvent("setup_intent.succeeded", {
-      id: "seti_mp",
-      object: "setup_intent",
-      customer: stripeCustomerId,
-      payment_method: "pm_card_visa",
-      status: "succeeded",
-      metadata: {},
-    });
-    const signed = signWebhookPayload(event, WEBHOOK_SECRET);
-    const webhook = await call(b, "POST", "/api/billing/webhook", {
-      body: signed.body.toString("utf8"),
-      headers: { "stripe-signature": signed.signature },
-    });
-    expect(webhook.status).toBe(200);
+    await saveCard(userId, token);
 
     const responses = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type PrepaidSimHarness, startPrepaidSimHarness } from "./testutil/billing.ts";
 import type { Caller } from "./testutil/harness.ts";
 import { reconcileLedger } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /**
  * Auto-reload end to end: executes drain the balance below the threshold, the prepaid adapter
@@ -14,20 +15,8 @@ describe.runIf(process.env.DATABASE_URL)("prepaid auto-reload", () => {
   let s: PrepaidSimHarness;
   beforeAll(async () => {
     s = await startPrepaidSimHarness();
-    for (const [slug, priceAmount] of [
-      ["five@v1", 5],
-      ["fifty@v1", 50],
-    ] as const) {
-      await s.h.publish({
-        slug,
-        runtime: "builtin",
-        artifact: { builtin: "echo" },
-        visibility: "public",
-        priceAmount,
-        currency: "usd",
-        metadata: {},
-      });
-    }
+    await s.h.publish(pricedSpell("five@v1", 5));
+    await s.h.publish(pricedSpell("fifty@v1", 50));
   }, 60_000);
   afterAll(() => s?.close());
   afterEach(() => reconcileLedger(s.h.testDb.database));

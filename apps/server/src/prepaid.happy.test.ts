@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { PrepaidBilling } from "@spell/billing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Caller, type Harness, startHarness } from "./testutil/harness.ts";
+import type { Caller, Harness } from "./testutil/harness.ts";
+import { attachLocalCard, fundedUser, startLocalPrepaidHarness } from "./testutil/prepaid.ts";
 import { reconcileLedger } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /**
  * Prepaid mode end to end over HTTP: the LOCAL TEST provider saves the card and charges the top-ups,
@@ -11,25 +13,10 @@ import { reconcileLedger } from "./testutil/reconcile.ts";
 describe.runIf(process.env.DATABASE_URL)("prepaid mode", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { SPELL_BILLING: "local", SPELL_BILLING_MODE: "prepaid" } });
-    await h.publish({
-      slug: "cent@v1",
-      runtime: "builtin",
-      artifact: { builtin: "echo" },
-      visibility: "public",
-      priceAmount: 1,
-      currency: "usd",
-      metadata: {},
-    });
-    await h.publish({
-      slug: "resize-cent@v1",
-      runtime: "builtin",
-      artifact: { builtin: "resize" },
-      visibility: "public",
-      priceAmount: 1,
-      currency: "usd",
-      metadata: {},
-    });
+    h = await startLocalPrepaidHarness([
+      pricedSpell("cent@v1", 1),
+      pricedSpell("resize-cent@v1", 1, { builtin: "resize" }),
+    ]);
   }, 60_000);
   afterAll(() => h?.close());
   // Reconcile: every user's ledger entries sum to the balance, after every test.
@@ -37,26 +24,7 @@ describe.runIf(process.env.DATABASE_URL)("prepaid mode", () => {
 
   const prepaid = () => h.billing.billing as PrepaidBilling;
 
-  async function funded(cents: number): Promise<Caller> {
-    const user = await h.user("payer");
-    const attached = await h.call("POST", "/api/billing/local/attach", {
-      token: user.token,
-      body: { paymentMethod: "pm_card_visa" },
-    });
-    expect(attached.status).toBe(200);
-    const topUp = await h.call("POST", "/api/billing/top-up", {
-      token: user.token,
-      body: { amount: cents, idempotencyKey: `t-${randomUUID()}` },
-    });
-    expect(topUp.status, JSON.stringify(topUp.body)).toBe(200);
-    expect(topUp.body).toMatchObject({
-      ok: true,
-      status: "succeeded",
-      credited: true,
-      balance: cents * 10_000,
-    });
-    return user;
-  }
+  const funded = (cents: number) => fundedUser(h, cents, "payer");
 
   const balanceOf = async (user: Caller) =>
     (await h.call("GET", "/api/billing/balance", { token: user.token })).body.account.balance as number;
@@ -108,10 +76,7 @@ describe.runIf(process.env.DATABASE_URL)("prepaid mode", () => {
 
   it("credits a top-up confirmed twice (the answer and the webhook) once", async () => {
     const user = await h.user("twice");
-    await h.call("POST", "/api/billing/local/attach", {
-      token: user.token,
-      body: { paymentMethod: "pm_card_visa" },
-    });
+    await attachLocalCard(h, user);
     const key = `k-${randomUUID()}`;
     const first = await h.call("POST", "/api/billing/top-up", {
       token: user.token,

@@ -1,8 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, type Instance, startHarness } from "./testutil/harness.ts";
+import type { Harness, Instance } from "./testutil/harness.ts";
 import { call } from "./testutil/http.ts";
+import { fundedUser, LOCAL_PREPAID_ENV, startLocalPrepaidHarness } from "./testutil/prepaid.ts";
 import { reconcileLedger } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /**
  * No overdraft across API instances: 200 concurrent priced executes split over two instances (each
@@ -11,33 +12,14 @@ import { reconcileLedger } from "./testutil/reconcile.ts";
 describe.runIf(process.env.DATABASE_URL)("prepaid mode on two instances", () => {
   let h: Harness;
   let second: Instance;
-  const env = { SPELL_BILLING: "local", SPELL_BILLING_MODE: "prepaid" };
   beforeAll(async () => {
-    h = await startHarness({ env });
-    second = await h.startInstance(env);
-    await h.publish({
-      slug: "cent@v1",
-      runtime: "builtin",
-      artifact: { builtin: "echo" },
-      visibility: "public",
-      priceAmount: 1,
-      currency: "usd",
-      metadata: {},
-    });
+    h = await startLocalPrepaidHarness([pricedSpell("cent@v1", 1)]);
+    second = await h.startInstance(LOCAL_PREPAID_ENV);
   }, 60_000);
   afterAll(() => h?.close());
 
   it("lets exactly 137 of 200 succeed; the balance ends at 0, never below", async () => {
-    const user = await h.user("racer");
-    await h.call("POST", "/api/billing/local/attach", {
-      token: user.token,
-      body: { paymentMethod: "pm_card_visa" },
-    });
-    const topUp = await h.call("POST", "/api/billing/top-up", {
-      token: user.token,
-      body: { amount: 137, idempotencyKey: randomUUID() },
-    });
-    expect(topUp.body).toMatchObject({ credited: true, balance: 137 * 10_000 });
+    const user = await fundedUser(h, 137, "racer");
 
     const urls = [h.url, second.url];
     const results = await Promise.all(

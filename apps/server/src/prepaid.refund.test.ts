@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type PrepaidSimHarness, startPrepaidSimHarness } from "./testutil/billing.ts";
 import type { Caller } from "./testutil/harness.ts";
 import { reconcileLedger } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /**
  * Refunds of prepaid top-ups against the in-repo Stripe simulation: the owner (or an admin) gets
@@ -13,15 +14,7 @@ describe.runIf(process.env.DATABASE_URL)("prepaid top-up refunds", () => {
   let s: PrepaidSimHarness;
   beforeAll(async () => {
     s = await startPrepaidSimHarness();
-    await s.h.publish({
-      slug: "ten@v1",
-      runtime: "builtin",
-      artifact: { builtin: "echo" },
-      visibility: "public",
-      priceAmount: 10,
-      currency: "usd",
-      metadata: {},
-    });
+    await s.h.publish(pricedSpell("ten@v1", 10));
   }, 60_000);
   afterAll(() => s?.close());
   afterEach(() => reconcileLedger(s.h.testDb.database, s.sim.state.refunds.values()));

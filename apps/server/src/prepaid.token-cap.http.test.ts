@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AUDIENCE, type Caller, type Harness, startHarness, USER_ISSUER } from "./testutil/harness.ts";
+import { AUDIENCE, type Harness, USER_ISSUER } from "./testutil/harness.ts";
+import { fundedUser, startLocalPrepaidHarness } from "./testutil/prepaid.ts";
 import { reconcileLedger } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /** A user-issuer token carrying `claims` (e.g. `spell:max_spend`, `jti`). */
 function tokenWith(sub: string, claims: Record<string, unknown>): Promise<string> {
@@ -23,33 +25,12 @@ function tokenWith(sub: string, claims: Record<string, unknown>): Promise<string
 describe.runIf(process.env.DATABASE_URL)("per-token spend cap over HTTP (prepaid)", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { SPELL_BILLING: "local", SPELL_BILLING_MODE: "prepaid" } });
-    await h.publish({
-      slug: "cent@v1",
-      runtime: "builtin",
-      artifact: { builtin: "echo" },
-      visibility: "public",
-      priceAmount: 1,
-      currency: "usd",
-      metadata: {},
-    });
+    h = await startLocalPrepaidHarness([pricedSpell("cent@v1", 1)]);
   }, 60_000);
   afterAll(() => h?.close());
   afterEach(() => reconcileLedger(h.testDb.database));
 
-  async function funded(cents: number): Promise<Caller> {
-    const user = await h.user("capped");
-    await h.call("POST", "/api/billing/local/attach", {
-      token: user.token,
-      body: { paymentMethod: "pm_card_visa" },
-    });
-    const topUp = await h.call("POST", "/api/billing/top-up", {
-      token: user.token,
-      body: { amount: cents, idempotencyKey: randomUUID() },
-    });
-    expect(topUp.body).toMatchObject({ credited: true });
-    return user;
-  }
+  const funded = (cents: number) => fundedUser(h, cents, "capped");
 
   const execute = (token: string, spell = "cent@v1") =>
     h.call("POST", "/api/spell/execute", { token, body: { spell, input: {} } });

@@ -5,19 +5,14 @@ import type { Billing, ChargeRequest } from "@spell/engine";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { withTokenSpendCaps } from "./compose-billing.ts";
 import { type Caller, type Harness, startHarness } from "./testutil/harness.ts";
+import { attachLocalCard, fundedUser, startLocalPrepaidHarness } from "./testutil/prepaid.ts";
 import { reconcileLedger } from "./testutil/reconcile.ts";
+import { pricedSpell } from "./testutil/spells.ts";
 
 /**
  * The per-token spend cap (`spell:max_spend`) as the composed billing enforces it, on the real
  * ledger and token-spend tables: what execute's step 6 calls with the caller's verified claim.
  */
-const PRICED = {
-  runtime: "builtin" as const,
-  artifact: { builtin: "echo" },
-  visibility: "public" as const,
-  currency: "usd",
-};
-
 const capOf = (amount: number, key = `tok:${randomUUID()}`): TokenSpendCap => ({
   amount,
   currency: "usd",
@@ -49,29 +44,18 @@ async function chargeRequest(h: Harness, caller: Caller, slug: string, maxSpend:
 describe.runIf(process.env.DATABASE_URL)("per-token spend cap, prepaid mode", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { SPELL_BILLING: "local", SPELL_BILLING_MODE: "prepaid" } });
-    await h.publish({ slug: "cent@v1", priceAmount: 1, ...PRICED, metadata: {} });
-    await h.publish({ slug: "tiny@v1", priceAmount: 1, ...PRICED, metadata: { priceMicros: 2_500 } });
-    await h.publish({ slug: "euro@v1", priceAmount: 1, ...PRICED, currency: "eur", metadata: {} });
+    h = await startLocalPrepaidHarness([
+      pricedSpell("cent@v1", 1),
+      pricedSpell("tiny@v1", 1, { metadata: { priceMicros: 2_500 } }),
+      pricedSpell("euro@v1", 1, { currency: "eur" }),
+    ]);
   }, 60_000);
   afterAll(() => h?.close());
   afterEach(() => reconcileLedger(h.testDb.database));
 
   const billing = () => h.billing.billing as PrepaidBilling & Billing;
 
-  async function funded(cents: number): Promise<Caller> {
-    const user = await h.user("capped");
-    await h.call("POST", "/api/billing/local/attach", {
-      token: user.token,
-      body: { paymentMethod: "pm_card_visa" },
-    });
-    const topUp = await h.call("POST", "/api/billing/top-up", {
-      token: user.token,
-      body: { amount: cents, idempotencyKey: randomUUID() },
-    });
-    expect(topUp.body).toMatchObject({ credited: true });
-    return user;
-  }
+  const funded = (cents: number) => fundedUser(h, cents, "capped");
 
   it("lets exactly the cap through under concurrency, then refuses with SPEND_LIMIT_REACHED (token)", async () => {
     const user = await funded(100);
@@ -191,10 +175,7 @@ describe.runIf(process.env.DATABASE_URL)("per-token spend cap, per-use (card) mo
 
   it("caps what the token's card charges add up to; a failed run's charge goes back", async () => {
     const user = await h.user("card");
-    await h.call("POST", "/api/billing/local/attach", {
-      token: user.token,
-      body: { paymentMethod: "pm_card_visa" },
-    });
+    await attachLocalCard(h, user);
     const billing = h.billing.billing;
     // echo-paid@v1 costs 50¢: a cap of 120¢ admits two authorizations, not a third.
     const next = await chargeRequest(h, user, "echo-paid@v1", capOf(120));

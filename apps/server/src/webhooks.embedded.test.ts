@@ -1,17 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, startHarness } from "./testutil/harness.ts";
+import { startEmbeddedHarness } from "./testutil/embedded.ts";
+import type { Harness } from "./testutil/harness.ts";
 
 // The embedded PGlite has no job engine, so no webhook worker: whatever server the other files use,
 // this one starts the harness on the embedded database (DATABASE_URL unset while it starts).
 let h: Harness;
 beforeAll(async () => {
-  const url = process.env.DATABASE_URL;
-  delete process.env.DATABASE_URL;
-  try {
-    h = await startHarness();
-  } finally {
-    if (url !== undefined) process.env.DATABASE_URL = url;
-  }
+  h = await startEmbeddedHarness();
 });
 afterAll(() => h?.close());
 

@@ -6,12 +6,13 @@ import {
   type FakeStripe,
   signWebhookPayload,
 } from "@spell/billing/testing";
-import type { PublishInput } from "@spell/contracts";
+import type { Database } from "@spell/db";
 import { createStripeSim, type StripeSim, startStripeSimServer } from "@spell/stripe-sim";
 import { setupServer } from "msw/node";
 import type { EnvSource } from "../env.ts";
 import { type Caller, type Harness, startHarness } from "./harness.ts";
-import type { JsonResponse } from "./http.ts";
+import { call, type JsonResponse } from "./http.ts";
+import { pricedApiSpell } from "./spells.ts";
 
 export const WEBHOOK_SECRET = "whsec_spell_api_test_0123456789";
 export const RETURN_ORIGIN = "https://app.spell.test";
@@ -85,6 +86,52 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
   return upstream;
 }
 
+/** `checkout-url` for `caller`: the Checkout Session id its URL names (`sessionId` captures it). */
+async function openCheckout(h: Harness, caller: Caller, sessionId: RegExp): Promise<string> {
+  const checkout = await h.call("POST", "/api/billing/checkout-url", {
+    token: caller.token,
+    body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/cancel` },
+  });
+  if (checkout.status !== 200) throw new Error(`checkout-url: ${JSON.stringify(checkout.body)}`);
+  const id = sessionId.exec(checkout.body.url)?.[1];
+  if (!id) throw new Error(`no session id in ${checkout.body.url}`);
+  return id;
+}
+
+/**
+ * Saves `pm_card_visa` the way Stripe reports a card saved by a SetupIntent: the Customer made by
+ * `checkout-url` on `checkoutUrl`, then the signed `setup_intent.succeeded` webhook POSTed to
+ * `webhookUrl` (another process on the same database, where a test shows they share it).
+ */
+export async function saveCardBySetupIntent(options: {
+  database: Database;
+  caller: Caller;
+  checkoutUrl: string;
+  webhookUrl?: string;
+}): Promise<void> {
+  const { database, caller, checkoutUrl, webhookUrl = checkoutUrl } = options;
+  const checkout = await call(checkoutUrl, "POST", "/api/billing/checkout-url", {
+    token: caller.token,
+    body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/no` },
+  });
+  if (checkout.status !== 200) throw new Error(`checkout-url: ${JSON.stringify(checkout.body)}`);
+  const { stripeCustomerId } = await database.billing.getCustomer(caller.id);
+  const event = createStripeEvent("setup_intent.succeeded", {
+    id: `seti_${caller.id}`,
+    object: "setup_intent",
+    customer: stripeCustomerId,
+    payment_method: "pm_card_visa",
+    status: "succeeded",
+    metadata: {},
+  });
+  const signed = signWebhookPayload(event, WEBHOOK_SECRET);
+  const webhook = await call(webhookUrl, "POST", "/api/billing/webhook", {
+    body: signed.body.toString("utf8"),
+    headers: { "stripe-signature": signed.signature },
+  });
+  if (webhook.status !== 200) throw new Error(`webhook: ${JSON.stringify(webhook.body)}`);
+}
+
 export interface StripeHarness {
   h: Harness;
   fake: FakeStripe;
@@ -138,14 +185,7 @@ export async function startStripeHarness(
     throw error;
   }
   const countedSlug = "counted-paid@v1";
-  await h.publish({
-    slug: countedSlug,
-    runtime: "api",
-    artifact: { apiEndpoint: upstream.url },
-    visibility: "public",
-    priceAmount: 75,
-    currency: "usd",
-  } satisfies PublishInput);
+  await h.publish(pricedApiSpell(countedSlug, upstream.url, 75));
 
   const deliver: StripeHarness["deliver"] = (payload, options = {}) => {
     const signed = signWebhookPayload(payload, WEBHOOK_SECRET, options.timestamp);
@@ -163,13 +203,7 @@ export async function startStripeHarness(
     countedSlug,
     deliver,
     async saveCard(caller, paymentMethod = "pm_card_visa") {
-      const checkout = await h.call("POST", "/api/billing/checkout-url", {
-        token: caller.token,
-        body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/cancel` },
-      });
-      if (checkout.status !== 200) throw new Error(`checkout-url: ${JSON.stringify(checkout.body)}`);
-      const sessionId = /\/pay\/(cs_test_[A-Za-z0-9]+)/.exec(checkout.body.url)?.[1];
-      if (!sessionId) throw new Error(`no session id in ${checkout.body.url}`);
+      const sessionId = await openCheckout(h, caller, /\/pay\/(cs_test_[A-Za-z0-9]+)/);
       const session = fake.completeCheckout(sessionId, paymentMethod);
       const delivered = await deliver(createStripeEvent("checkout.session.completed", session));
       if (delivered.status !== 200) throw new Error(`webhook: ${JSON.stringify(delivered.body)}`);
@@ -241,13 +275,7 @@ export async function startPrepaidSimHarness(env: EnvSource = {}): Promise<Prepa
     h,
     sim,
     async saveCard(caller, paymentMethod = "pm_card_visa") {
-      const checkout = await h.call("POST", "/api/billing/checkout-url", {
-        token: caller.token,
-        body: { successUrl: `${RETURN_ORIGIN}/ok`, cancelUrl: `${RETURN_ORIGIN}/cancel` },
-      });
-      if (checkout.status !== 200) throw new Error(`checkout-url: ${JSON.stringify(checkout.body)}`);
-      const sessionId = /(cs_[A-Za-z0-9_]+)/.exec(checkout.body.url)?.[1];
-      if (!sessionId) throw new Error(`no session id in ${checkout.body.url}`);
+      const sessionId = await openCheckout(h, caller, /(cs_[A-Za-z0-9_]+)/);
       await sim.customerActions.completeCheckout(sessionId, paymentMethod);
     },
     deliver(type, object) {

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ADMIN_ISSUER, USER_ISSUER } from "./harness.ts";
 
@@ -91,4 +94,34 @@ export async function stopApiProcesses(processes: ApiProcess[], graceMs = 20_000
       clearTimeout(timer);
     }),
   );
+}
+
+/** API processes sharing one temporary SPELL_DATA_DIR, stopped and removed together. */
+export interface ApiProcessGroup {
+  dataDir: string;
+  /** Every process the group started, in order (stopped ones too). */
+  processes: ApiProcess[];
+  /** Starts a process with the group's `SPELL_DATA_DIR` and `env`. */
+  start(env: Record<string, string>): Promise<ApiProcess>;
+  /** Stops what still runs (as `stopApiProcesses`), then removes the directory: for `afterAll`. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** A new group whose data directory is a fresh temporary one named `prefix…`. */
+export async function createApiProcessGroup(prefix: string): Promise<ApiProcessGroup> {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  const processes: ApiProcess[] = [];
+  return {
+    dataDir,
+    processes,
+    async start(env) {
+      const started = await startApiProcess({ env: { ...env, SPELL_DATA_DIR: dataDir } });
+      processes.push(started);
+      return started;
+    },
+    async close(graceMs) {
+      await stopApiProcesses(processes, graceMs);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
