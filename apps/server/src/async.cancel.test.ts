@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { PublishInput } from "@spell/contracts";
 import { WASM_DEMOS } from "@spell/runtime-wasm";
+import { cpuTicks, sandboxPids } from "@spell/runtime-wasm/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StripeHarness, startStripeHarness } from "./testutil/billing.ts";
 import type { Caller } from "./testutil/harness.ts";
@@ -97,31 +96,6 @@ afterAll(async () => {
   await holding?.close();
 });
 
-/** This process's wasm sandbox processes (`sandbox.mjs`, children of the harness's pool). */
-function sandboxPids(): number[] {
-  let listing = "";
-  try {
-    listing = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  } catch {
-    // `ps` exits 1 when there is no child.
-  }
-  return listing
-    .split("\n")
-    .filter((line) => line.includes("sandbox.mjs"))
-    .map((line) => Number.parseInt(line.trim(), 10));
-}
-
-/** CPU ticks used by a process; -1 once it is gone. */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return -1;
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function paidCaller(prefix: string): Promise<Caller> {
@@ -176,7 +150,7 @@ async function expectReleased(caller: Caller, executionId: string): Promise<void
 }
 
 describe.runIf(serverUrl)("cancel of a running run stops its work", () => {
-  it("wasm: the sandbox process is gone within a second; never charged; the next wasm call works", async () => {
+  it("wasm: the sandbox process is gone long before its deadline; never charged; the next wasm call works", async () => {
     const alice = await paidCaller("alice");
     const executionId = await startRun(alice, "paid-loop@v1");
     await expect.poll(() => statusOf(alice, executionId), { timeout: 10_000 }).toBe("running");
@@ -197,8 +171,8 @@ describe.runIf(serverUrl)("cancel of a running run stops its work", () => {
 
     const canceledAt = performance.now();
     expect((await cancel(alice, executionId)).status).toBe("canceled");
-    await expect.poll(() => cpuTicks(guest), { timeout: 1_000, interval: 20 }).toBe(-1);
-    expect(performance.now() - canceledAt).toBeLessThan(1_000);
+    await expect.poll(() => cpuTicks(guest), { timeout: 5_000, interval: 20 }).toBe(-1);
+    expect(performance.now() - canceledAt).toBeLessThan(10_000);
 
     await expectReleased(alice, executionId);
     // The pool replaced the killed process: a wasm call works at once.
@@ -220,8 +194,8 @@ describe.runIf(serverUrl)("cancel of a running run stops its work", () => {
 
     const canceledAt = performance.now();
     expect((await cancel(bob, executionId)).status).toBe("canceled");
-    await expect.poll(() => holding.aborted(), { timeout: 1_000, interval: 20 }).toBe(abortedBefore + 1);
-    expect(performance.now() - canceledAt).toBeLessThan(1_000);
+    await expect.poll(() => holding.aborted(), { timeout: 5_000, interval: 20 }).toBe(abortedBefore + 1);
+    expect(performance.now() - canceledAt).toBeLessThan(10_000);
     expect(holding.held()).toBe(0);
     await expectReleased(bob, executionId);
   }, 30_000);

@@ -59,7 +59,7 @@ describe("api runtime: an aborted invocation", () => {
     const abortedAt = performance.now();
     controller.abort();
     expect(await run).toBe("EXECUTION_CANCELED");
-    expect(performance.now() - abortedAt).toBeLessThan(500);
+    expect(performance.now() - abortedAt).toBeLessThan(5_000);
     await expect.poll(() => abortedByClient).toBe(1);
     expect(heldNow).toBe(0);
     // The keep-alive pool still serves the next run.

@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { AppError } from "@spell/contracts";
 import type { SpellRecord } from "@spell/engine";
 import { afterAll, describe, expect, it } from "vitest";
 import { committedBinary } from "../wasm/build.ts";
 import { createWasmRuntime, prepareWasmArtifact } from "./index.ts";
+import { cpuTicks, sandboxPids } from "./testing/index.ts";
 
 // A canceled run (issue 13): the invocation's signal aborts → its sandbox process is killed at once,
 // the other callers' processes keep running, and the pool serves the next call.
@@ -41,31 +40,6 @@ const runtime = createWasmRuntime({
 });
 afterAll(() => runtime.close());
 
-/** This process's sandbox children (`sandbox.mjs`), as the operating system lists them. */
-function sandboxPids(): number[] {
-  let listing = "";
-  try {
-    listing = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  } catch {
-    // `ps` exits 1 when there is no child at all.
-  }
-  return listing
-    .split("\n")
-    .filter((line) => line.includes("sandbox.mjs"))
-    .map((line) => Number.parseInt(line.trim(), 10));
-}
-
-/** CPU ticks a process has used (`/proc/<pid>/stat` utime + stime); -1 once it is gone. */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return -1;
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function settled(promise: Promise<unknown>): Promise<{ code: string; elapsedMs: number }> {
@@ -88,7 +62,8 @@ describe("wasm runtime: an aborted invocation", () => {
       runtime.run({ executionId: "w1", spell: echo, input: {}, callerId: "a" }),
       runtime.run({ executionId: "w2", spell: echo, input: {}, callerId: "b" }),
     ]);
-    const loop = spell("loop", 2_000);
+    // A deadline far beyond every bound below: what ends the canceled guest is the abort, not its timeout.
+    const loop = spell("loop", 6_000);
     const controller = new AbortController();
     const canceled = settled(
       runtime.run({ executionId: "c", spell: loop, input: {}, callerId: "a", signal: controller.signal }),
@@ -105,17 +80,17 @@ describe("wasm runtime: an aborted invocation", () => {
     controller.abort();
     const result = await canceled;
     expect(result.code).toBe("EXECUTION_CANCELED");
-    expect(performance.now() - abortedAt).toBeLessThan(200);
-    // Exactly one of the two spinning processes is gone, within a second.
+    expect(performance.now() - abortedAt).toBeLessThan(2_000);
+    // Exactly one of the two spinning processes is gone, long before the guests' deadline.
     await expect
-      .poll(() => spinning.filter((pid) => cpuTicks(pid) >= 0).length, { timeout: 1_000, interval: 20 })
+      .poll(() => spinning.filter((pid) => cpuTicks(pid) >= 0).length, { timeout: 4_000, interval: 20 })
       .toBe(1);
     expect(runtime.stats().busy).toBe(1);
 
     // The other caller's guest was not touched: it ends at its own deadline, not as a crash.
     const survivor = await other;
     expect(survivor.code).toBe("RUNTIME_TIMEOUT");
-    expect(survivor.elapsedMs).toBeGreaterThan(1_500);
+    expect(survivor.elapsedMs).toBeGreaterThan(5_000);
     await expect(
       runtime.run({ executionId: "n", spell: echo, input: { after: 1 }, callerId: "a" }),
     ).resolves.toEqual({ output: { after: 1 } });
