@@ -258,6 +258,12 @@ export interface NewExecution {
   requestHash: string;
 }
 
+/** What `finish` did beyond storing the outcome; nothing (or `settled: false`) for most stores. */
+export interface FinishResult {
+  /** The order's ledger reserve (`Charge.ledgerReserve`) was debited or released in the same statement. */
+  settled: boolean;
+}
+
 export type BeginResult = { kind: "started" } | { kind: "existing"; execution: StoredExecution };
 
 export interface ExecutionLog {
@@ -279,7 +285,8 @@ export interface ExecutionLog {
     finishedAt: Date,
     log?: string | null,
     settlement?: SettlementOrder | null,
-  ): Promise<void>;
+    // biome-ignore lint/suspicious/noConfusingVoidType: stores that only store (the memory one, the async worker's wrapper) return nothing.
+  ): Promise<FinishResult | void>;
   /**
    * Marks the execution as waiting for the customer to complete a payment, keeping the input to run
    * later and the 402 error that replays answer meanwhile.
@@ -360,6 +367,18 @@ export interface Charge {
   paymentIntentId: string;
   amount: number;
   currency: string;
+  /**
+   * Set by a ledger adapter (prepaid): `billingRecordId` is a reserve that the execution log's
+   * `finish` may debit (capture) or release (cancel) in the outcome's own statement, so the money
+   * is final in the same durable write as the answer.
+   */
+  ledgerReserve?: boolean;
+  /**
+   * Set by the engine on the charge it hands `settle` when `finish` reported it settled: the adapter
+   * answers from it without another statement (and wrappers still see the settle, e.g. to give a
+   * token cap's share back).
+   */
+  settledByFinish?: boolean;
 }
 
 export interface Billing {

@@ -97,6 +97,13 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
         hint: "POST /api/billing/top-up",
       });
     }
+    if (result.kind === "settled") {
+      throw new AppError(
+        "BILLING_FAILED",
+        "This execution's reserve was given back after its first attempt stopped; retry with a new idempotency key",
+        { reason: "reserve_settled", executionId },
+      );
+    }
     if (result.kind === "limit") {
       throw new AppError(
         "SPEND_LIMIT_REACHED",
@@ -118,10 +125,13 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
       paymentIntentId: `${SETTLEMENT_PREFIX}${result.entry.id}`,
       amount: price.amount,
       currency: price.currency,
+      // The execution log's finish debits or releases it with the stored outcome (one write).
+      ledgerReserve: true,
     };
   }
 
   async function settle(done: Charge, outcome: "succeeded" | "failed"): Promise<SettleResult> {
+    if (done.settledByFinish) return settled(outcome);
     try {
       await ledger.settleReserve(
         done.billingRecordId,
@@ -132,10 +142,13 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
       // The stored settlement order stays pending; the sweep carries it out.
       return { status: "pending", refunded: false };
     }
-    return outcome === "succeeded"
+    return settled(outcome);
+  }
+
+  const settled = (outcome: "succeeded" | "failed"): SettleResult =>
+    outcome === "succeeded"
       ? { status: "charged", refunded: false }
       : { status: "not_charged", refunded: true };
-  }
 
   function creditConfirmedTopUp(intent: TopUpIntent) {
     if (intent.status !== "succeeded" || intent.userId === null) {

@@ -76,7 +76,13 @@ export type ReserveResult =
       autoReloadDue: boolean;
     }
   | { kind: "insufficient"; balance: number }
-  | { kind: "limit"; window: "day" | "month"; limit: number; spent: number };
+  | { kind: "limit"; window: "day" | "month"; limit: number; spent: number }
+  /**
+   * The execution's reserve exists and is settled already — released by the sweep after its first
+   * attempt's process died, before a retry with the same key took the row over. It cannot pay twice
+   * and must not run unpaid: the retry is refused.
+   */
+  | { kind: "settled"; entry: LedgerEntry };
 
 export interface TopUpCredit {
   userId: string;

@@ -10,6 +10,7 @@ import type {
 } from "@spell/engine";
 import { createGroupWriter } from "../batch/group-writer.ts";
 import { isUuid, run, type Sql } from "../sql.ts";
+import { SETTLED_RESULT, settleReserveCtes } from "./ledger.ts";
 
 const INSERT_COLUMN_COUNT_RANGE = Array.from({ length: 15 }, (_, index) => index);
 
@@ -60,6 +61,25 @@ const FINISH_UPDATE = `UPDATE executions SET status = $2, outcome = $3::jsonb, e
     duration_ms = COALESCE($6, GREATEST(0, round(extract(epoch FROM ($5 - created_at)) * 1000))::int),
     pending_input = NULL, log = $7
   WHERE id = $1`;
+
+/**
+ * The finish of a prepaid execution: the outcome, the reserve's debit (capture) or release (cancel)
+ * with its balance change, and the settlement row already done, in one statement — so the money is
+ * final in the answer's own durable write and a crash leaves nothing pending. A reserve settled
+ * already (by the sweep) is left alone and the order stored pending, as for any other charge.
+ * `$8`–`$11`: reserve id, settlement key, action, entry kind.
+ */
+const FINISH_SETTLING_RESERVE = `WITH ${settleReserveCtes("$8::uuid", "$11::text", { onlyOnce: true })},
+  settlement AS (
+    INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action, status, result, finished_at)
+    SELECT $1, $8::uuid, $9, $10,
+      CASE WHEN EXISTS (SELECT 1 FROM entry) THEN 'done' ELSE 'pending' END,
+      CASE WHEN EXISTS (SELECT 1 FROM entry) THEN ${SETTLED_RESULT("$11::text")} END,
+      CASE WHEN EXISTS (SELECT 1 FROM entry) THEN now() END
+    ON CONFLICT (payment_intent_id) DO NOTHING
+  ),
+  finished AS (${FINISH_UPDATE} RETURNING id)
+  SELECT EXISTS (SELECT 1 FROM entry) AS settled`;
 
 function insertValues(
   execution: NewExecution,
@@ -165,6 +185,27 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
         outcome.kind === "succeeded" ? outcome.durationMs : null,
         log ?? null,
       ];
+      if (settlement?.charge.ledgerReserve && isUuid(settlement.charge.billingRecordId)) {
+        try {
+          const rows = await run<{ settled: boolean }>(
+            sql,
+            FINISH_SETTLING_RESERVE,
+            [
+              ...values,
+              settlement.charge.billingRecordId,
+              settlement.charge.paymentIntentId,
+              settlement.action,
+              settlement.action === "capture" ? "debit" : "release",
+            ],
+            "executions_finish_reserve",
+          );
+          return { settled: rows[0]?.settled === true };
+        } catch (error) {
+          // A concurrent settle of the same reserve (the sweep) won the unique index: store the order
+          // pending below, and the adapter's settle finds it done.
+          if ((error as { code?: unknown } | null)?.code !== "23505") throw error;
+        }
+      }
       if (settlement) {
         // The outcome and its pending money work in one statement: both are stored, or neither.
         await run(
@@ -182,9 +223,10 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
           ],
           "executions_finish_settlement",
         );
-        return;
+        return { settled: false };
       }
       await run(sql, FINISH_UPDATE, values, "executions_finish");
+      return { settled: false };
     },
 
     async markPendingPayment(executionId, pending) {

@@ -70,6 +70,17 @@ describe("ledger store", () => {
     expect(await t.database.ledger.settleReserve(randomUUID(), "debit", "prepaid:x")).toBe("unknown");
   });
 
+  it("a retry of an execution whose reserve was released is refused, not run unpaid", async () => {
+    await topUp("taken-over", 10_000);
+    const executionId = randomUUID();
+    const first = await t.database.ledger.reserve(reserveOf("taken-over", 4_000, executionId));
+    if (first.kind !== "reserved") throw new Error("not reserved");
+    await t.database.ledger.settleReserve(first.entry.id, "release", `prepaid:${first.entry.id}`);
+    const retry = await t.database.ledger.reserve(reserveOf("taken-over", 4_000, executionId));
+    expect(retry).toMatchObject({ kind: "settled", entry: { id: first.entry.id } });
+    expect((await t.database.ledger.account("taken-over", "usd", DAY, MONTH)).balance).toBe(10_000);
+  });
+
   it("a release gives the money back and takes it off the day's spend", async () => {
     await topUp("releaser", 10_000);
     const today = new Date().toISOString().slice(0, 10);

@@ -80,20 +80,30 @@ const RESERVE = `WITH balance AS (
   SELECT entry.*, balance.reload_due FROM entry, balance`;
 
 /**
- * Debit or release of one reserve, with the balance change (a release gives the amount back and
- * takes it off the spend counters of the reserve's own day and month) and the `settlements` row
- * marked done, in one statement. The unique index on settled reserves makes a second one fail whole.
+ * The debit or release of one reserve as CTEs (`reserve`, `balance`, `entry`) over the reserve id
+ * and the entry kind (`'debit'` or `'release'`), both SQL expressions: a release gives the amount
+ * back and takes it off the spend counters of the reserve's own day and month. The unique index on
+ * settled reserves makes a second one fail whole. `onlyOnce` skips a reserve already settled
+ * instead (the execution's finish must not fail on it: it falls back to a pending settlement).
  */
-const SETTLE = `WITH reserve AS (
+export function settleReserveCtes(
+  reserveId: string,
+  kind: string,
+  options: { onlyOnce?: boolean } = {},
+): string {
+  const once = options.onlyOnce
+    ? `AND NOT EXISTS (SELECT 1 FROM ledger_entries s WHERE s.reserve_id = ${reserveId} AND s.kind IN ('debit', 'release'))`
+    : "";
+  return `reserve AS (
     SELECT id, user_id, currency, amount, execution_id, created_at FROM ledger_entries
-    WHERE id = $1::uuid AND kind = 'reserve'
+    WHERE id = ${reserveId} AND kind = 'reserve' ${once}
   ),
   balance AS (
     UPDATE ledger_balances b SET
-      balance = b.balance - CASE WHEN $2 = 'release' THEN r.amount ELSE 0 END,
-      day_spent = CASE WHEN $2 = 'release' AND b.day_start = (r.created_at AT TIME ZONE 'UTC')::date
+      balance = b.balance - CASE WHEN ${kind} = 'release' THEN r.amount ELSE 0 END,
+      day_spent = CASE WHEN ${kind} = 'release' AND b.day_start = (r.created_at AT TIME ZONE 'UTC')::date
         THEN GREATEST(b.day_spent + r.amount, 0) ELSE b.day_spent END,
-      month_spent = CASE WHEN $2 = 'release'
+      month_spent = CASE WHEN ${kind} = 'release'
           AND b.month_start = date_trunc('month', r.created_at AT TIME ZONE 'UTC')::date
         THEN GREATEST(b.month_spent + r.amount, 0) ELSE b.month_spent END,
       updated_at = now()
@@ -102,13 +112,21 @@ const SETTLE = `WITH reserve AS (
   ),
   entry AS (
     INSERT INTO ledger_entries (user_id, currency, kind, amount, balance_after, execution_id, reserve_id)
-    SELECT r.user_id, r.currency, $2, CASE WHEN $2 = 'release' THEN -r.amount ELSE 0 END, b.balance,
+    SELECT r.user_id, r.currency, ${kind}, CASE WHEN ${kind} = 'release' THEN -r.amount ELSE 0 END, b.balance,
       r.execution_id, r.id
     FROM reserve r, balance b
     RETURNING id
-  ),
+  )`;
+}
+
+/** The `result` of a settlement its debit or release finished, over the entry kind. */
+export const SETTLED_RESULT = (kind: string) =>
+  `CASE WHEN ${kind} = 'debit' THEN 'succeeded' ELSE 'canceled' END`;
+
+/** Debit or release of one reserve with its `settlements` row marked done, in one statement. */
+const SETTLE = `WITH ${settleReserveCtes("$1::uuid", "$2")},
   settled AS (
-    UPDATE settlements SET status = 'done', result = CASE WHEN $2 = 'debit' THEN 'succeeded' ELSE 'canceled' END,
+    UPDATE settlements SET status = 'done', result = ${SETTLED_RESULT("$2")},
       finished_at = now(), updated_at = now()
     WHERE payment_intent_id = $3 AND status = 'pending' AND EXISTS (SELECT 1 FROM entry)
   )
@@ -242,12 +260,16 @@ export function createLedgerStore(sql: Sql): LedgerStore {
         if (rows[0]) return { kind: "reserved", entry: toEntry(rows[0]), autoReloadDue: rows[0].reload_due };
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
-        const existing = await run<EntryRow>(
+        const existing = await run<EntryRow & { settled: boolean }>(
           sql,
-          `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE execution_id = $1::uuid AND kind = 'reserve'`,
+          `SELECT ${ENTRY_COLUMNS}, EXISTS (SELECT 1 FROM ledger_entries s
+               WHERE s.reserve_id = e.id AND s.kind IN ('debit', 'release')) AS settled
+           FROM ledger_entries e WHERE execution_id = $1::uuid AND kind = 'reserve'`,
           [request.executionId],
         );
-        if (existing[0]) return { kind: "reserved", entry: toEntry(existing[0]), autoReloadDue: false };
+        const found = existing[0];
+        if (found?.settled) return { kind: "settled", entry: toEntry(found) };
+        if (found) return { kind: "reserved", entry: toEntry(found), autoReloadDue: false };
         throw error;
       }
       // Refused: say why (only on this path, so a reserve that passes costs one round trip).

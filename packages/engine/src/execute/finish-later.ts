@@ -18,8 +18,13 @@ export function finishLater(
   let delay = 250;
   const attempt = () => {
     executions.finish(executionId, outcome, clock.now(), null, settlement).then(
-      () => {
-        if (settlement) void billing.settle(settlement.charge, "failed").catch(() => {});
+      (finished) => {
+        if (!settlement) return;
+        // A ledger reserve released by the finish itself: the adapter only answers (no statement).
+        const charge = finished?.settled
+          ? { ...settlement.charge, settledByFinish: true }
+          : settlement.charge;
+        void billing.settle(charge, "failed").catch(() => {});
       },
       () => {
         if (clock.monotonicMs() >= deadline) return;

@@ -156,4 +156,46 @@ describe("running and settling", () => {
     expect(error).toMatchObject({ code: "RUNTIME_ERROR", details: { runtime: "wasm" } });
     expect(billing.settlements.map((s) => s.outcome)).toEqual(["failed"]);
   });
+  it("tells the adapter when the stored outcome already settled a ledger reserve, success or failure", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [
+      createRecordingRuntime("wasm", (input) => {
+        if (input.fail) throw new AppError("RUNTIME_ERROR", "trap", {});
+        return { ok: true };
+      }).runtime,
+    ];
+    // A store like the Postgres one for a prepaid reserve: the finish settles it in its own statement.
+    const finish = deps.executions.finish;
+    deps.executions = {
+      ...deps.executions,
+      finish: async (...args: Parameters<typeof finish>) => {
+        await finish(...args);
+        return { settled: args[4]?.charge.ledgerReserve === true };
+      },
+    };
+    deps.billing = {
+      ...billing.billing,
+      charge: async (request) => ({ ...(await billing.billing.charge(request)), ledgerReserve: true }),
+    };
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "reserved@v1", runtime: "wasm", price: { amount: 1, currency: "usd" } });
+    const ok = await engine.executeSpell("Bearer alice", { spell: "reserved@v1", input: {} });
+    expect(ok.billing).toMatchObject({ charged: true, status: "charged" });
+    await engine
+      .executeSpell("Bearer alice", { spell: "reserved@v1", input: { fail: true } })
+      .catch(() => {});
+    expect(billing.settlements.map(({ charge, outcome }) => [outcome, charge.settledByFinish])).toEqual([
+      ["succeeded", true],
+      ["failed", true],
+    ]);
+  });
+
+  it("a store that only stores leaves the settling to the adapter", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [createRecordingRuntime("wasm").runtime];
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "card@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    await engine.executeSpell("Bearer alice", { spell: "card@v1", input: {} });
+    expect(billing.settlements.map(({ charge }) => charge.settledByFinish)).toEqual([undefined]);
+  });
 });

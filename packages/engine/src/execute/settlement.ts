@@ -39,10 +39,14 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
   const { execution, spell, input, charge } = paid;
   const { billing, clock, executions } = context;
   const runtime = context.runtimes.get(spell.runtime);
-  const store = (outcome: StoredOutcome, log: string | null, settlement: SettlementOrder | null) =>
-    paid.loggedAtStart
-      ? executions.finish(execution.id, outcome, clock.now(), log, settlement)
-      : executions.record(execution, outcome, clock.now(), log);
+  // The charge `settle` gets: marked when the finish already settled it (a prepaid reserve's debit
+  // or release in the outcome's own statement), so the adapter sends nothing more.
+  let settling: Charge | null = charge;
+  const store = async (outcome: StoredOutcome, log: string | null, settlement: SettlementOrder | null) => {
+    if (!paid.loggedAtStart) return executions.record(execution, outcome, clock.now(), log);
+    const finished = await executions.finish(execution.id, outcome, clock.now(), log, settlement);
+    if (settlement && finished?.settled) settling = { ...settlement.charge, settledByFinish: true };
+  };
   let output: unknown;
   let log: string | null = null;
   try {
@@ -84,7 +88,7 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
       // The database is gone: the run's error is still the answer; the row is finished later.
       finishLater(context, execution.id, { kind: "failed", error: errorOf(error) }, cancel);
     }
-    const settled = await settleSafely(billing, charge, "failed");
+    const settled = await settleSafely(billing, settling ?? charge, "failed");
     error.details.billing = {
       ...billingDetails,
       refunded: settled.refunded,
@@ -127,7 +131,7 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
   if (charge) {
     // The answer and its pending capture are durable: capture now (the usual case) or leave it to
     // the settlement worker, which retries until Stripe confirms.
-    const settled = await settleSafely(billing, charge, "succeeded");
+    const settled = await settleSafely(billing, settling ?? charge, "succeeded");
     summary =
       settled.status === "pending"
         ? pendingSummary
