@@ -77,7 +77,8 @@ describe("Stripe failing", () => {
     expect(intents).toHaveLength(1);
     expect(intents[0]?.status).toBe("succeeded");
     expect(s.fake.requestsTo(`/v1/payment_intents/${intents[0]?.id}/capture`, "POST")).toHaveLength(1);
-    expect(await records(hana.id)).toEqual([expect.objectContaining({ status: "succeeded" })]);
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect.poll(() => records(hana.id)).toEqual([expect.objectContaining({ status: "succeeded" })]);
   });
 
   it("Stripe down through every retry: 503 SERVICE_UNAVAILABLE, nothing charged, nothing run", async () => {

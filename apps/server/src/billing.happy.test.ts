@@ -60,6 +60,10 @@ describe("priced execute through Stripe", () => {
     const intentId = capture?.path.split("/")[3] ?? "";
     expect(capture?.idempotencyKey).toBe(`pi-capture:${intentId}`);
 
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect
+      .poll(async () => (await s.h.testDb.database.billing.findRecordByPaymentIntent(intentId))?.status)
+      .toBe("succeeded");
     const record = await s.h.testDb.database.billing.findRecordByPaymentIntent(intentId);
     expect(record).toMatchObject({
       id: response.body.billing.billingRecordId,
@@ -179,7 +183,9 @@ describe("payment that needs the customer (3-D Secure)", () => {
     expect(again.body).toEqual(done.body);
     expect(s.upstream.runs()).toBe(runsBefore + 1);
     expect(s.fake.requestsTo(`/v1/payment_intents/${paymentIntentId}/capture`, "POST")).toHaveLength(1);
-    const record = await s.h.testDb.database.billing.findRecordByPaymentIntent(paymentIntentId);
-    expect(record).toMatchObject({ status: "succeeded", executionId: done.body.executionId });
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect
+      .poll(() => s.h.testDb.database.billing.findRecordByPaymentIntent(paymentIntentId))
+      .toMatchObject({ status: "succeeded", executionId: done.body.executionId });
   });
 });

@@ -41,8 +41,13 @@ describe("LOCAL TEST payment provider", () => {
       output: { hi: 1 },
       billing: { charged: true, amount: 50, currency: "usd", billingRecordId: expect.any(String) },
     });
-    const [record] = await h.testDb.database.prisma.billingRecord.findMany({ where: { userId: user.id } });
-    expect(record).toMatchObject({ status: "succeeded", executionId: response.body.executionId });
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect
+      .poll(
+        async () =>
+          (await h.testDb.database.prisma.billingRecord.findMany({ where: { userId: user.id } }))[0],
+      )
+      .toMatchObject({ status: "succeeded", executionId: response.body.executionId });
   });
 
   it("pm_card_chargeDeclined: 402 BILLING_FAILED generic_decline, nothing recorded as run", async () => {

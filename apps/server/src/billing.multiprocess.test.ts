@@ -105,8 +105,10 @@ describe.runIf(serverUrl)("two API processes on one Postgres (needs DATABASE_URL
     expect(creates[0]?.idempotencyKey).toBe(`pi-create:${responses[0]?.body.executionId}`);
     expect(stripe.fake.state.paymentIntents.size).toBe(1);
     expect(await testDb.database.prisma.execution.count({ where: { userId } })).toBe(1);
-    const records = await testDb.database.prisma.billingRecord.findMany({ where: { userId } });
-    expect(records).toEqual([expect.objectContaining({ status: "succeeded", amount: 60 })]);
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect
+      .poll(() => testDb.database.prisma.billingRecord.findMany({ where: { userId } }))
+      .toEqual([expect.objectContaining({ status: "succeeded", amount: 60 })]);
   }, 30_000);
 
   it("200 concurrent priced executes over 20 keys, spread over both processes: exactly 20 authorizations, runs and captures", async () => {
@@ -143,8 +145,14 @@ describe.runIf(serverUrl)("two API processes on one Postgres (needs DATABASE_URL
     );
     expect(captures).toHaveLength(20);
     expect(await testDb.database.prisma.execution.count({ where: { userId } })).toBe(20);
-    const records = await testDb.database.prisma.billingRecord.findMany({ where: { userId } });
-    expect(records.map((record) => record.status)).toEqual(Array(20).fill("succeeded"));
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect
+      .poll(async () =>
+        (await testDb.database.prisma.billingRecord.findMany({ where: { userId } })).map(
+          (record) => record.status,
+        ),
+      )
+      .toEqual(Array(20).fill("succeeded"));
     await reconcile({ database: testDb.database, stripe: stripe.fake.state });
   }, 60_000);
 

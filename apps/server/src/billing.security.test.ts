@@ -88,8 +88,11 @@ describe("idempotency", () => {
     expect(s.fake.requestsTo("/v1/payment_intents", "POST").at(-1)?.idempotencyKey).toBe(
       `pi-create:${responses[0]?.body.executionId}`,
     );
+    // The record's settled status is written just after the answer (Spec §13).
+    await expect
+      .poll(() => s.h.testDb.database.prisma.billingRecord.findMany({ where: { userId: olga.id } }))
+      .toEqual([expect.objectContaining({ status: "succeeded", amount: 75 })]);
     const records = await s.h.testDb.database.prisma.billingRecord.findMany({ where: { userId: olga.id } });
-    expect(records).toEqual([expect.objectContaining({ status: "succeeded", amount: 75 })]);
     const intentId = records[0]?.paymentIntentId ?? "";
     expect(s.fake.requestsTo(`/v1/payment_intents/${intentId}/capture`, "POST")).toHaveLength(1);
   });

@@ -53,8 +53,10 @@ describe("POST /api/billing/webhook", () => {
     await s.saveCard(lee);
     const executed = await s.execute(lee, s.countedSlug);
     expect(executed.status).toBe(200);
-    const [record] = await s.h.testDb.database.prisma.billingRecord.findMany({ where: { userId: lee.id } });
-    expect(record?.status).toBe("succeeded");
+    // The record's settled status is written just after the answer (Spec §13).
+    const settled = () => s.h.testDb.database.prisma.billingRecord.findMany({ where: { userId: lee.id } });
+    await expect.poll(async () => (await settled())[0]?.status).toBe("succeeded");
+    const [record] = await settled();
 
     const response = await s.deliver(
       createStripeEvent("charge.refunded", {

@@ -72,6 +72,8 @@ async function withSettlementWorker(billing: StripeBilling, deps: BillingDeps, c
     worker,
     close: async () => {
       await worker.stop();
+      // The settlement "done" marks `settle` left running after answers, before the pool closes.
+      await billing.idle();
       await close?.();
     },
   };
@@ -99,7 +101,7 @@ export const PRICED_DEMO: PublishInput = {
  */
 export async function composeBilling(env: Env, deps: BillingDeps): Promise<BillingComposition> {
   const prepaid = env.billingPlan === "prepaid";
-  // One pool for the ledger, token spend and the rate limiter (real Postgres only).
+  // One pool for the ledger and token spend (real Postgres only); the rate limiter opens its own.
   const ledgerDb = deps.settlementDatabaseUrl
     ? openLedgerDatabase({ url: deps.settlementDatabaseUrl })
     : undefined;
@@ -107,7 +109,7 @@ export async function composeBilling(env: Env, deps: BillingDeps): Promise<Billi
     const cards = await composeCardBilling(env, { ...deps, prepaid });
     const composed = prepaid ? await withPrepaid(env, deps, cards, ledgerDb) : cards;
     const capped = withTokenCaps(composed, ledgerDb, prepaid, deps.onSettlementError);
-    const limited = await withRateLimits(env, capped, ledgerDb);
+    const limited = await withRateLimits(env, capped, deps.settlementDatabaseUrl);
     return {
       ...limited,
       close: async () => {
@@ -310,14 +312,17 @@ async function withPrepaid(
   };
 }
 
-/** Execute rate limits, when configured: on Postgres across processes, in memory on the embedded database. */
+/**
+ * Execute rate limits, when configured: on Postgres across processes (a pool of their own,
+ * asynchronous commits: counters, not money), in memory on the embedded database.
+ */
 async function withRateLimits(
   env: Env,
   composed: BillingComposition,
-  ledgerDb: LedgerDatabase | undefined,
+  databaseUrl: string | undefined,
 ): Promise<BillingComposition> {
   if (!env.rateLimit.perUser && !env.rateLimit.perSpell) return composed;
-  const limits = await createRateLimits(env.rateLimit, ledgerDb?.pool);
+  const limits = await createRateLimits(env.rateLimit, databaseUrl ? { url: databaseUrl } : undefined);
   // `Billing.rateLimits` (ports.ts): the pipeline counts each execute once its spell is known.
   const billing: Billing & { rateLimits: Pick<typeof limits, "consume"> } = {
     ...composed.billing,
@@ -354,6 +359,9 @@ async function composeCardBilling(env: Env, deps: BillingDeps): Promise<BillingC
       store: deps.store,
       allowedReturnOrigins,
       ...(apiBase ? { apiBase } : {}),
+      ...(deps.onSettlementError
+        ? { onBackgroundError: (error: unknown) => deps.onSettlementError?.(error) }
+        : {}),
     });
     const settlement = await withSettlementWorker(billing, deps);
     return {

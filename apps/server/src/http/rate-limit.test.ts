@@ -1,8 +1,10 @@
+import { AppError } from "@spell/contracts";
+import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectMcp } from "../mcp/testing.ts";
 import { type Harness, startHarness } from "../testutil/harness.ts";
 import { call } from "../testutil/http.ts";
-import { parseRateLimitRule } from "./rate-limit.ts";
+import { createRateLimits, parseRateLimitRule } from "./rate-limit.ts";
 
 describe("parseRateLimitRule", () => {
   it.each([
@@ -13,6 +15,70 @@ describe("parseRateLimitRule", () => {
   });
   it.each(["", "60", "0/60", "60/0", "a/b", "-1/5"])("refuses %j", (text) => {
     expect(() => parseRateLimitRule(text)).toThrow(/points/);
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)("rate limits on Postgres", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase({ url: process.env.DATABASE_URL as string });
+  });
+  afterAll(() => db?.drop());
+
+  const open = (perSpell: number) =>
+    createRateLimits(
+      { perUser: { points: 100, durationSeconds: 60 }, perSpell: { points: perSpell, durationSeconds: 60 } },
+      { url: db.url },
+    );
+
+  it("gives each of many executes counted in one statement its own place in the window", async () => {
+    const limits = await open(5);
+    const other = await open(5);
+    try {
+      // Started in one synchronous run: all of them go out in the same upsert.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) => limits.consume(`user-${i % 3}`, "echo@v1")),
+      );
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        ...Array(5).fill("fulfilled"),
+        ...Array(7).fill("rejected"),
+      ]);
+      for (const outcome of outcomes) {
+        if (outcome.status === "fulfilled") continue;
+        expect(outcome.reason).toBeInstanceOf(AppError);
+        expect((outcome.reason as AppError).details).toMatchObject({ policy: "spell", limit: 5 });
+      }
+      // Another process on the same table sees the same counts.
+      await expect(other.consume("user-9", "echo@v1")).rejects.toMatchObject({ code: "RATE_LIMITED" });
+      await expect(other.consume("user-9", "other@v1")).resolves.toBeUndefined();
+    } finally {
+      await limits.close();
+      await other.close();
+    }
+  });
+
+  it("counts a key too long for the table on its own, without failing the executes counted with it", async () => {
+    const limits = await open(5);
+    const other = await open(5);
+    try {
+      // The long user key fails its statement (the insurance limiter counts it); the spell's count
+      // of both executes still reaches Postgres, where another process sees it.
+      const mixed = await Promise.all([
+        limits.consume("x".repeat(300), "long@v1"),
+        limits.consume("user-0", "long@v1"),
+      ]);
+      expect(mixed).toEqual([undefined, undefined]);
+      const more = await Promise.allSettled([1, 2, 3, 4].map(() => other.consume("user-9", "long@v1")));
+      expect(more.map((outcome) => outcome.status)).toEqual([
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+      ]);
+    } finally {
+      await limits.close();
+      await other.close();
+    }
   });
 });
 
@@ -77,6 +143,29 @@ describe("execute rate limits", () => {
     for (let i = 0; i < 3; i++) mixed.push((await execute((await h.user()).token)).status);
     for (let i = 0; i < 3; i++) mixed.push((await trpc((await h.user()).token)).status);
     expect(mixed).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+
+  it("lets exactly the spell's allowance through when its callers arrive at once", async () => {
+    await pause();
+    const tokens = await Promise.all(Array.from({ length: 12 }, async () => (await h.user()).token));
+    const answers = await Promise.all(tokens.map((token) => execute(token)));
+    const statuses = answers.map((answer) => answer.status).sort();
+    expect(statuses).toEqual([...Array(5).fill(200), ...Array(7).fill(429)]);
+    for (const answer of answers.filter((a) => a.status === 429)) {
+      expect(answer.body.error).toMatchObject({ code: "RATE_LIMITED", details: { policy: "spell" } });
+    }
+  });
+
+  it("does not spend the spell's allowance on a caller refused for its own limit", async () => {
+    await pause();
+    const user = await h.user();
+    const own: number[] = [];
+    for (let i = 0; i < 6; i++) own.push((await execute(user.token)).status);
+    expect(own).toEqual([200, 200, 200, 429, 429, 429]);
+    // The spell (5 per window) counted only the 3 that ran.
+    const others: number[] = [];
+    for (let i = 0; i < 3; i++) others.push((await execute((await h.user()).token)).status);
+    expect(others).toEqual([200, 200, 429]);
   });
 
   it("limits MCP tools/call too: an isError RATE_LIMITED result, nothing run", async () => {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { AppError } from "@spell/contracts";
 import type { Express, RequestHandler, Response } from "express";
-import type pg from "pg";
+import pg from "pg";
 import {
   type RateLimiterAbstract,
   RateLimiterMemory,
@@ -53,45 +53,239 @@ export interface RateLimits {
 }
 
 export const RATE_LIMIT_TABLE = "spell_rate_limits";
+/** `key varchar(255)` in RateLimiterPostgres's table. */
+const KEY_MAX_LENGTH = 255;
+
+/** Where the limiters count across processes: a Postgres server (the pool is opened here). */
+export interface RateLimitStore {
+  url: string;
+}
+
+/** What `RateLimiterPostgres` reads from an upsert (`_getRateLimiterRes`): the key's row after it. */
+interface UpsertResult {
+  rows: Array<{ points: number; expire: number | null }>;
+}
+
+interface PendingUpsert {
+  key: string;
+  points: number;
+  msDuration: number;
+  resolve: (result: UpsertResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The upserts of every limiter of a process, sent as one statement: both keys of an execute (user,
+ * spell) in one round trip, and whatever arrives while a statement is out goes in the next one, so
+ * a popular spell's row is updated once per statement rather than once per request (and no request
+ * of this process waits on another's row lock). Each key's increments are applied in arrival order
+ * and each caller gets the row as it stood after its own increment: the same counts and the same
+ * answers as one library upsert per call. Keys are sorted so two processes lock rows in one order.
+ */
+class UpsertBatcher {
+  private queue: PendingUpsert[] = [];
+  private sending = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly table: string,
+  ) {}
+
+  add(key: string, points: number, msDuration: number): Promise<UpsertResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, points, msDuration, resolve, reject });
+      if (!this.sending && !this.scheduled) {
+        // After the current synchronous run, where the other policy's upsert of the same execute
+        // joins (waiting for the end of the event loop's turn measured no better and adds latency).
+        this.scheduled = true;
+        queueMicrotask(() => {
+          this.scheduled = false;
+          this.send();
+        });
+      }
+    });
+  }
+
+  private send(): void {
+    if (this.sending || this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.sending = true;
+    const byKey = new Map<string, PendingUpsert[]>();
+    for (const pending of batch) {
+      const calls = byKey.get(pending.key);
+      if (calls) calls.push(pending);
+      else byKey.set(pending.key, [pending]);
+    }
+    const keys = [...byKey.keys()].sort();
+    const now = Date.now();
+    const points = keys.map((key) => (byKey.get(key) ?? []).reduce((sum, call) => sum + call.points, 0));
+    const expires = keys.map((key) => {
+      const ms = byKey.get(key)?.[0]?.msDuration ?? 0;
+      return ms > 0 ? now + ms : null;
+    });
+    const table = `"${this.table}"`;
+    this.pool
+      .query<{ key: string; points: number; expire: string | null }>({
+        name: "spell-rate-limit-upsert",
+        // RateLimiterPostgres's upsert (rlflx-upsert) for many keys: a window that has ended restarts.
+        text: `INSERT INTO ${table} AS t (key, points, expire)
+                 SELECT * FROM unnest($1::varchar[], $2::integer[], $3::bigint[])
+               ON CONFLICT (key) DO UPDATE SET
+                 points = CASE WHEN t.expire <= $4 THEN excluded.points ELSE t.points + excluded.points END,
+                 expire = CASE WHEN t.expire <= $4 THEN excluded.expire ELSE t.expire END
+               RETURNING key, points, expire`,
+        values: [keys, points, expires, now],
+      })
+      .then(
+        (result) => {
+          for (const row of result.rows) {
+            const calls = byKey.get(row.key) ?? [];
+            const expire = row.expire === null ? null : Number(row.expire);
+            // The row after each call's own increment: the later calls' points are not in it yet.
+            let after = row.points;
+            for (let i = calls.length - 1; i >= 0; i--) {
+              const call = calls[i] as PendingUpsert;
+              call.resolve({ rows: [{ points: after, expire }] });
+              after -= call.points;
+            }
+            byKey.delete(row.key);
+          }
+          for (const calls of byKey.values()) {
+            for (const call of calls) call.reject(new Error("rate limit upsert returned no row"));
+          }
+        },
+        (error: unknown) => {
+          for (const call of batch) call.reject(error);
+        },
+      )
+      .finally(() => {
+        this.sending = false;
+        this.send();
+      });
+  }
+}
+
+/**
+ * `RateLimiterPostgres` with its upsert sent through the process's batcher; everything else (the
+ * answer, in-memory blocking, the insurance limiter, expiry cleanup) is the library's. A forced
+ * expiry (`set`, `block`) stays the library's own statement.
+ */
+class BatchedRateLimiterPostgres extends RateLimiterPostgres {
+  constructor(
+    options: ConstructorParameters<typeof RateLimiterPostgres>[0],
+    private readonly batcher: UpsertBatcher,
+    ready: (error?: Error) => void,
+  ) {
+    super(options, ready);
+  }
+
+  _upsert(key: string, points: number, msDuration: number, forceExpire = false): Promise<unknown> {
+    const library = RateLimiterPostgres.prototype as unknown as {
+      _upsert(this: RateLimiterPostgres, ...args: unknown[]): Promise<unknown>;
+    };
+    // A key longer than the table's varchar(255) fails its statement: alone, not a whole batch.
+    const alone = key.length > KEY_MAX_LENGTH;
+    if (forceExpire || alone || !(this as unknown as { tableCreated: boolean }).tableCreated) {
+      return library._upsert.call(this, key, points, msDuration, forceExpire);
+    }
+    return this.batcher.add(key, points, msDuration);
+  }
+
+  /** Milliseconds this process still refuses `key` without asking Postgres (0: not blocked). */
+  blockedMs(key: string): number {
+    const self = this as unknown as { getInMemoryBlockMsBeforeExpire(rlKey: string): number };
+    return self.getInMemoryBlockMsBeforeExpire(this.getKey(key));
+  }
+}
 
 /**
  * The limiters: on Postgres (one shared table, so every API process counts the same requests) with
  * an in-memory insurance limiter per process while Postgres cannot answer; in memory only without
- * a pool (the embedded database serves one process).
+ * a store (the embedded database serves one process).
+ *
+ * The pool is the limiters' own, with `synchronous_commit=off`: a counter lost in a Postgres crash
+ * (the last fraction of a second) gives a caller a few more executions, nothing more, so no request
+ * waits for a WAL flush; the prepaid ledger's pool stays synchronous.
  */
 export async function createRateLimits(
   config: RateLimitConfig,
-  pool: pg.Pool | undefined,
+  store: RateLimitStore | undefined,
 ): Promise<RateLimits> {
+  const rules = (
+    [
+      ["user", config.perUser],
+      ["spell", config.perSpell],
+    ] as const
+  ).filter((entry): entry is ["user" | "spell", RateLimitRule] => entry[1] !== undefined);
+  if (rules.length === 0) return { policies: [], consume: async () => {}, close: async () => {} };
+
+  const pool = store
+    ? new pg.Pool({
+        connectionString: store.url,
+        // One statement at a time (the batcher), plus the cleanup's and the table's creation.
+        max: 2,
+        connectionTimeoutMillis: 5_000,
+        // A statement stuck behind another process's row lock gives up and the insurance counts.
+        options: "-c synchronous_commit=off -c statement_timeout=2000",
+      })
+    : undefined;
+  pool?.on("error", () => {});
+  const batcher = pool ? new UpsertBatcher(pool, RATE_LIMIT_TABLE) : undefined;
   const policies: Policy[] = [];
-  for (const [name, rule] of [
-    ["user", config.perUser],
-    ["spell", config.perSpell],
-  ] as const) {
-    if (!rule) continue;
-    const options = { points: rule.points, duration: rule.durationSeconds, keyPrefix: `spell_${name}` };
-    let limiter: RateLimiterAbstract;
-    if (pool) {
-      // Sequential: two limiters creating the same table at once would race on CREATE TABLE.
-      limiter = await new Promise<RateLimiterAbstract>((resolve, reject) => {
-        const created: RateLimiterPostgres = new RateLimiterPostgres(
+  try {
+    for (const [name, rule] of rules) {
+      const options = { points: rule.points, duration: rule.durationSeconds, keyPrefix: `spell_${name}` };
+      let limiter: RateLimiterAbstract;
+      if (pool && batcher) {
+        const first = policies.length === 0;
+        // The callback may run inside the constructor (a table already created): settle after it.
+        let ready: (error?: Error) => void = () => {};
+        const created = new Promise<void>((resolve, reject) => {
+          ready = (error) => (error ? reject(error) : resolve());
+        });
+        limiter = new BatchedRateLimiterPostgres(
           {
             ...options,
             storeClient: pool,
             tableName: RATE_LIMIT_TABLE,
-            // Its cleanup timer would keep the process alive; rows expire by `expire` on upsert.
-            clearExpiredByTimeout: false,
+            // Created once by the first limiter (the second would race it on CREATE TABLE).
+            tableCreated: !first,
+            // Once a key is spent, this process refuses it in memory until its window ends.
+            inMemoryBlockOnConsumed: rule.points,
+            // One cleanup timer (unref'd, every 5 minutes) per process clears the shared table.
+            clearExpiredByTimeout: first,
             insuranceLimiter: new RateLimiterMemory(options),
-          },
-          (error?: Error) => (error ? reject(error) : resolve(created)),
+          } as ConstructorParameters<typeof RateLimiterPostgres>[0],
+          batcher,
+          (error) => ready(error),
         );
-      });
-    } else {
-      limiter = new RateLimiterMemory(options);
+        await created;
+      } else {
+        limiter = new RateLimiterMemory(options);
+      }
+      policies.push({ name, rule, limiter });
     }
-    policies.push({ name, rule, limiter });
+  } catch (error) {
+    await pool?.end();
+    throw error;
   }
-  return { policies, consume: (userId, slug) => consume(policies, userId, slug), close: async () => {} };
+  let closed: Promise<void> | undefined;
+  return {
+    policies,
+    consume: (userId, slug) => consume(policies, userId, slug),
+    close: () => {
+      for (const { limiter } of policies) {
+        // The library's cleanup timer has no stop of its own; it would query the ended pool.
+        const timer = (limiter as unknown as { _clearExpiredTimeoutId?: NodeJS.Timeout })
+          ._clearExpiredTimeoutId;
+        if (timer) clearTimeout(timer);
+      }
+      closed ??= pool ? pool.end() : Promise.resolve();
+      return closed;
+    },
+  };
 }
 
 /** `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): every policy of the route. */
@@ -117,34 +311,68 @@ function setHeaders(headers: Record<string, string>): void {
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
 }
 
+type Outcome =
+  | { policy: Policy; counted: RateLimiterRes }
+  | { policy: Policy; refused: RateLimiterRes }
+  | { policy: Policy; failed: true };
+
 /**
  * Counts against every policy (per user: the verified caller, so minting tokens escapes nothing
- * and a forged token never reaches here; per spell: its canonical slug). A store that cannot
- * answer (Postgres down and the insurance limiter too) lets the execution through: rate limits
- * protect capacity, they are not a guarantee worth refusing paid work over.
+ * and a forged token never reaches here; per spell: its canonical slug). On Postgres both are
+ * counted at once (one statement, see UpsertBatcher); a key this process already refuses in memory
+ * (spent until its window ends) is refused without counting the others, so a caller over its own
+ * limit does not spend the spell's allowance. A store that cannot answer (Postgres down and the
+ * insurance limiter too) lets the execution through: rate limits protect capacity, they are not a
+ * guarantee worth refusing paid work over.
  */
 async function consume(policies: Policy[], userId: string, slug: string): Promise<void> {
+  const keyOf = (policy: Policy) => (policy.name === "user" ? userId : slug);
+  const count = (policy: Policy): Promise<Outcome> =>
+    policy.limiter.consume(keyOf(policy), 1).then(
+      (counted) => ({ policy, counted }),
+      (thrown: unknown) =>
+        thrown instanceof RateLimiterRes ? { policy, refused: thrown } : { policy, failed: true as const },
+    );
+  const blocked = policies.find(
+    (policy) =>
+      policy.limiter instanceof BatchedRateLimiterPostgres && policy.limiter.blockedMs(keyOf(policy)) > 0,
+  );
+  let outcomes: Outcome[];
+  if (blocked) {
+    outcomes = [await count(blocked)];
+  } else if (policies.every((policy) => policy.limiter instanceof BatchedRateLimiterPostgres)) {
+    outcomes = await Promise.all(policies.map(count));
+  } else {
+    // In memory, counting is free: one after the other, so a refused user spends nothing of the spell's.
+    outcomes = [];
+    for (const policy of policies) {
+      const outcome = await count(policy);
+      outcomes.push(outcome);
+      if ("refused" in outcome) break;
+    }
+  }
+
+  const refusal = outcomes.find((outcome) => "refused" in outcome);
+  if (refusal && "refused" in refusal) {
+    const { policy, refused } = refusal;
+    const retryAfterSeconds = Math.max(1, Math.ceil(refused.msBeforeNext / 1000));
+    setHeaders({
+      RateLimit: remainingHeader(policy.name, 0, refused.msBeforeNext),
+      "Retry-After": String(retryAfterSeconds),
+    });
+    throw new AppError("RATE_LIMITED", `Too many executions for this ${policy.name}; retry later`, {
+      policy: policy.name,
+      limit: policy.rule.points,
+      windowSeconds: policy.rule.durationSeconds,
+      retryAfterSeconds,
+    });
+  }
   let tightest: { name: string; remaining: number; resetMs: number } | undefined;
-  for (const policy of policies) {
-    const key = policy.name === "user" ? userId : slug;
-    try {
-      const result = await policy.limiter.consume(key, 1);
-      if (!tightest || result.remainingPoints < tightest.remaining) {
-        tightest = { name: policy.name, remaining: result.remainingPoints, resetMs: result.msBeforeNext };
-      }
-    } catch (thrown) {
-      if (!(thrown instanceof RateLimiterRes)) return;
-      const retryAfterSeconds = Math.max(1, Math.ceil(thrown.msBeforeNext / 1000));
-      setHeaders({
-        RateLimit: remainingHeader(policy.name, 0, thrown.msBeforeNext),
-        "Retry-After": String(retryAfterSeconds),
-      });
-      throw new AppError("RATE_LIMITED", `Too many executions for this ${policy.name}; retry later`, {
-        policy: policy.name,
-        limit: policy.rule.points,
-        windowSeconds: policy.rule.durationSeconds,
-        retryAfterSeconds,
-      });
+  for (const outcome of outcomes) {
+    if (!("counted" in outcome)) continue;
+    const { policy, counted } = outcome;
+    if (!tightest || counted.remainingPoints < tightest.remaining) {
+      tightest = { name: policy.name, remaining: counted.remainingPoints, resetMs: counted.msBeforeNext };
     }
   }
   if (tightest)

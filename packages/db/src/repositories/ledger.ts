@@ -616,7 +616,7 @@ export interface LedgerDatabase {
   ledger: LedgerStore;
   /** What capped tokens (`spell:max_spend`) have spent: used in every billing mode. */
   tokenSpend: TokenSpendStore;
-  /** Its own pool (also what the server's rate limiter counts on). */
+  /** Its own pool (the ledger and token spend; the rate limiter opens its own, asynchronous one). */
   pool: pg.Pool;
   close(): Promise<void>;
 }
