@@ -1,4 +1,5 @@
 import { AppError } from "@spell/contracts";
+import { base64url, exportJWK, generateKeyPair, jwtVerify, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { MAX_SPEND_CLAIM, parseMaxSpend } from "./max-spend.ts";
 
@@ -77,5 +78,41 @@ describe("parseMaxSpend", () => {
       const error = refusal(() => parseMaxSpend(withCap({ amount: 1, currency: "usd" }, { jti }), "t"));
       expect(error.details.reason).toBe("invalid_max_spend");
     }
+  });
+
+  describe("without a jti, a signature variant of the same token shares its allowance", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+    const jwk = await exportJWK(publicKey);
+    const token = await new SignJWT(withCap({ amount: 1, currency: "usd" }))
+      .setProtectedHeader({ alg: "ES256" })
+      .sign(privateKey);
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const keyOf = async (variant: string) => {
+      // The premise: the variant is a different string that verifies all the same.
+      expect(variant).not.toBe(token);
+      const { payload: claims } = await jwtVerify(variant, jwk, { algorithms: ["ES256"] });
+      return parseMaxSpend(claims, variant)?.key;
+    };
+
+    it("with the signature's unused last bits flipped", async () => {
+      // 64 bytes in 86 base64url characters: the last character carries 4 bits the decoder ignores.
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+      const last = alphabet.indexOf(signature.at(-1) as string);
+      const flipped = `${signature.slice(0, -1)}${alphabet[last ^ 1]}`;
+      expect(await keyOf(`${header}.${payload}.${flipped}`)).toBe(
+        parseMaxSpend(withCap({ amount: 1, currency: "usd" }), token)?.key,
+      );
+    });
+
+    it("with the ECDSA s replaced by n − s", async () => {
+      const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+      const raw = base64url.decode(signature);
+      const s = BigInt(`0x${Buffer.from(raw.subarray(32)).toString("hex")}`);
+      const highS = Buffer.from((n - s).toString(16).padStart(64, "0"), "hex");
+      const variant = base64url.encode(Buffer.concat([raw.subarray(0, 32), highS]));
+      expect(await keyOf(`${header}.${payload}.${variant}`)).toBe(
+        parseMaxSpend(withCap({ amount: 1, currency: "usd" }), token)?.key,
+      );
+    });
   });
 });

@@ -46,7 +46,9 @@ const sha256 = (...parts: string[]) =>
  *
  * The spend is counted per token: under the token's `jti` (scoped to its issuer and subject, so a
  * re-issued token with the same `jti` shares one allowance) or, without a `jti`, under a hash of
- * the token itself.
+ * the token's signed part (header and payload). Never of the whole token: its signature can be
+ * varied without the key (base64url's unused last bits, ECDSA's s → n − s) and still verify, which
+ * would mint a fresh allowance per variant.
  */
 export function parseMaxSpend(payload: JWTPayload, token: string): TokenSpendCap | undefined {
   if (!Object.hasOwn(payload, MAX_SPEND_CLAIM)) return undefined;
@@ -62,7 +64,7 @@ export function parseMaxSpend(payload: JWTPayload, token: string): TokenSpendCap
   }
   const key =
     jti === undefined
-      ? `tok:${sha256(token)}`
+      ? `tok:${sha256(token.split(".").slice(0, 2).join("."))}`
       : `jti:${sha256(String(payload.iss ?? ""), String(payload.sub ?? ""), jti)}`;
   return {
     // Below the ledger's resolution a fraction cannot be spent: round down (never above the cap).

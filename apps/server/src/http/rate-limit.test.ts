@@ -57,12 +57,36 @@ describe.runIf(process.env.DATABASE_URL)("rate limits on Postgres", () => {
     }
   });
 
-  it("counts a key too long for the table on its own, without failing the executes counted with it", async () => {
+  it("counts a user key longer than the table's column in Postgres, across processes", async () => {
+    const strict = () =>
+      createRateLimits(
+        { perUser: { points: 2, durationSeconds: 60 }, perSpell: { points: 100, durationSeconds: 60 } },
+        { url: db.url },
+      );
+    const limits = await strict();
+    const other = await strict();
+    try {
+      // A long subject (past varchar(255) with the key's prefix) must not fall back to each
+      // process's own in-memory count.
+      const user = `https://issuer.test|${"s".repeat(300)}`;
+      await limits.consume(user, "long-user@v1");
+      await limits.consume(user, "long-user@v1");
+      await expect(other.consume(user, "long-user@v1")).rejects.toMatchObject({
+        code: "RATE_LIMITED",
+        details: { policy: "user" },
+      });
+      await expect(other.consume(`${user}x`, "long-user@v1")).resolves.toBeUndefined();
+    } finally {
+      await limits.close();
+      await other.close();
+    }
+  });
+
+  it("counts a long key's executes together with the ones batched beside it", async () => {
     const limits = await open(5);
     const other = await open(5);
     try {
-      // The long user key fails its statement (the insurance limiter counts it); the spell's count
-      // of both executes still reaches Postgres, where another process sees it.
+      // The spell's count of both executes reaches Postgres, where another process sees it.
       const mixed = await Promise.all([
         limits.consume("x".repeat(300), "long@v1"),
         limits.consume("user-0", "long@v1"),

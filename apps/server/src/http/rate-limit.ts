@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { createHash } from "node:crypto";
 import { AppError } from "@spell/contracts";
 import type { Express, RequestHandler, Response } from "express";
 import pg from "pg";
@@ -55,6 +56,15 @@ export interface RateLimits {
 export const RATE_LIMIT_TABLE = "spell_rate_limits";
 /** `key varchar(255)` in RateLimiterPostgres's table. */
 const KEY_MAX_LENGTH = 255;
+/**
+ * Longer keys (a long issuer or subject) are counted under their hash: past varchar(255) (with the
+ * `spell_user:` prefix) the statement fails and each process's insurance limiter counts alone,
+ * which lets a caller through N times the limit across N processes.
+ */
+const KEY_HASH_OVER = 200;
+
+const storableKey = (key: string) =>
+  key.length > KEY_HASH_OVER ? `sha256:${createHash("sha256").update(key).digest("hex")}` : key;
 
 /** Where the limiters count across processes: a Postgres server (the pool is opened here). */
 export interface RateLimitStore {
@@ -326,7 +336,7 @@ type Outcome =
  * guarantee worth refusing paid work over.
  */
 async function consume(policies: Policy[], userId: string, slug: string): Promise<void> {
-  const keyOf = (policy: Policy) => (policy.name === "user" ? userId : slug);
+  const keyOf = (policy: Policy) => storableKey(policy.name === "user" ? userId : slug);
   const count = (policy: Policy): Promise<Outcome> =>
     policy.limiter.consume(keyOf(policy), 1).then(
       (counted) => ({ policy, counted }),

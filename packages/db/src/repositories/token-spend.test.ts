@@ -52,6 +52,22 @@ describe.runIf(process.env.DATABASE_URL)("token spend store", () => {
     expect(await store.spent(key)).toBe(0);
   });
 
+  it("does not answer reserved for an execution whose share was released or is on another token", async () => {
+    const key = `tok:${randomUUID()}`;
+    const executionId = randomUUID();
+    expect((await store.reserve(reserveOf(key, 10_000, 30_000, executionId))).kind).toBe("reserved");
+    expect((await store.reserve(reserveOf(`tok:${randomUUID()}`, 10_000, 30_000, executionId))).kind).toBe(
+      "limit",
+    );
+    expect(await store.release({ executionId })).toBe(true);
+    // Room left under the cap: the retry's upsert would pass, only its charge row collides.
+    expect(await store.reserve(reserveOf(key, 10_000, 30_000, executionId))).toEqual({
+      kind: "limit",
+      spent: 0,
+    });
+    expect(await store.spent(key)).toBe(0);
+  });
+
   it("refuses a first charge above the cap without creating a spend", async () => {
     const key = `tok:${randomUUID()}`;
     expect(await store.reserve(reserveOf(key, 20_000, 10_000))).toEqual({ kind: "limit", spent: 0 });

@@ -83,15 +83,16 @@ export function createTokenSpendStore(sql: Sql): TokenSpendStore {
         const rows = await run<{ spent: string }>(sql, RESERVE, values, "token_spend_reserve");
         if (rows[0]) return { kind: "reserved", spent: Number(rows[0].spent) };
       } catch (error) {
-        // The same execution reserved before (a retry): the whole statement failed, the first stands.
+        // The same execution reserved before (a retry): the whole statement failed. The first stands
+        // only while it still holds its share on this token: a released one was given back.
         if ((error as { code?: unknown } | null)?.code !== "23505") throw error;
-        return { kind: "reserved", spent: await spent(request.tokenKey) };
       }
       // Refused, unless this execution already holds its share (a retry once the cap is full).
       const held = await run(
         sql,
-        "SELECT 1 FROM token_spend_charges WHERE execution_id = $1::uuid AND released_at IS NULL",
-        [request.executionId],
+        `SELECT 1 FROM token_spend_charges
+         WHERE execution_id = $1::uuid AND token_key = $2 AND released_at IS NULL`,
+        [request.executionId, request.tokenKey],
       );
       return { kind: held.length > 0 ? "reserved" : "limit", spent: await spent(request.tokenKey) };
     },

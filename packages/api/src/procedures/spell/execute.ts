@@ -20,10 +20,13 @@ export const executeProcedure = publicProcedure
   .meta(routeMeta(executeContract))
   .input(executeContract.input)
   .output(executeContract.output.or(ZExecuteAccepted))
-  .mutation(({ ctx, input }) => {
+  .mutation(async ({ ctx, input }) => {
     const request = { ...input, idempotencyKey: input.idempotencyKey ?? headerIdempotencyKey(ctx) };
     const asyncOptions = ctx.prefer === undefined ? null : asyncOptionsOf(ctx);
     if (input.webhook !== undefined) {
+      // The pipeline's first steps (token, ban) before anything about the webhook: a stranger or
+      // a banned caller gets its 401/403, not a verdict on the URL or on this server's setup.
+      await ctx.engine.authenticate(ctx.authorization, "user");
       // Refused before anything is written: no job engine (or no signing secret), or a URL the
       // SSRF policy refuses without DNS (the name is checked again at every delivery).
       const webhooks = ctx.engine.webhooks;
