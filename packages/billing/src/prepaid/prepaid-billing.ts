@@ -50,6 +50,8 @@ export type PrepaidBilling = Billing & {
 };
 
 const SETTLEMENT_PREFIX = "prepaid:";
+/** Top-up errors after which Stripe certainly holds no successful charge. */
+const DEFINITE_DECLINES = new Set(["BILLING_FAILED", "PAYMENT_REQUIRES_ACTION"]);
 
 /**
  * The prepaid adapter of the engine's billing port. `charge` reserves the price in the Postgres
@@ -133,11 +135,17 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
   async function settle(done: Charge, outcome: "succeeded" | "failed"): Promise<SettleResult> {
     if (done.settledByFinish) return settled(outcome);
     try {
-      await ledger.settleReserve(
+      const result = await ledger.settleReserve(
         done.billingRecordId,
         outcome === "succeeded" ? "debit" : "release",
         done.paymentIntentId,
       );
+      if (result === "already") {
+        // Settled before (a finish whose reply was lost, the sweep): what the ledger holds is the
+        // answer, not what this call asked for.
+        const kind = await ledger.settlementOf(done.billingRecordId);
+        if (kind) return settled(kind === "debit" ? "succeeded" : "failed");
+      }
     } catch {
       // The stored settlement order stays pending; the sweep carries it out.
       return { status: "pending", refunded: false };
@@ -169,6 +177,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
     currency: string,
     key: string,
     description: string,
+    progress: { sent: boolean } = { sent: false },
   ) {
     if (!topUps) {
       throw new AppError("BILLING_NOT_CONFIGURED", "Top-ups need a payment provider on this server", {});
@@ -181,6 +190,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
         hint: "POST /api/billing/checkout-url",
       });
     }
+    progress.sent = true;
     const intent = await topUps.charge({
       userId,
       customerId: stripeCustomerId,
@@ -200,6 +210,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
       const claim = await ledger.claimAutoReload(userId, currency, utcMonth(now()));
       if (!claim) return;
       let failure: { code: string; amount: number } | null = null;
+      const progress = { sent: false };
       try {
         const { intent } = await chargeCard(
           userId,
@@ -207,6 +218,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
           currency,
           `auto-reload:${userId}:${currency}:${claim.key}`,
           "auto-reload",
+          progress,
         );
         // Off session nobody can authenticate: anything but money on its way is a failed reload.
         if (intent.status === "failed" || intent.status === "requires_action") {
@@ -215,9 +227,13 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
       } catch (error) {
         const appError = toAppError(error);
         const decline = appError.details.declineCode;
+        // The month's total is given back only when no money can have moved: refused before Stripe
+        // was asked, or a definite decline. A lost answer (or a credit failing after Stripe took the
+        // money) keeps it, so the next claim's new PaymentIntent cannot charge past the cap.
+        const nothingCharged = !progress.sent || DEFINITE_DECLINES.has(appError.code);
         failure = {
           code: typeof decline === "string" ? `${appError.code}:${decline}` : appError.code,
-          amount: claim.amount,
+          amount: nothingCharged ? claim.amount : 0,
         };
         throw error;
       } finally {

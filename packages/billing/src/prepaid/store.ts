@@ -135,6 +135,8 @@ export interface LedgerStore {
     outcome: "debit" | "release",
     settlementKey: string,
   ): Promise<"settled" | "already" | "unknown">;
+  /** Which entry settled a reserve (`debit` or `release`); null while none has. */
+  settlementOf(reserveId: string): Promise<"debit" | "release" | null>;
   /** Credits a confirmed top-up once per PaymentIntent; `credited: false` when it already was. */
   creditTopUp(credit: TopUpCredit): Promise<{ credited: boolean; balance: number }>;
   /** The balance row (a zero one when the user never topped up in that currency). */
@@ -159,8 +161,9 @@ export interface LedgerStore {
     month: string,
   ): Promise<{ amount: number; key: string } | null>;
   /**
-   * Ends a claimed reload. A failure (`amount`: the claimed minor units) gives the month's total
-   * back, records `code`, and keeps the claim time so the next try waits out the in-flight window.
+   * Ends a claimed reload. A failure records `code`, gives `amount` minor units of the month's total
+   * back (the claimed amount after a definite decline, 0 when the charge may have gone through), and
+   * keeps the claim time so the next try waits out the in-flight window.
    */
   finishAutoReload(
     userId: string,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createNoBilling, createPrepaidBilling } from "@spell/billing";
 import type { Charge, SpellRecord, StoredOutcome } from "@spell/engine";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, newExecution, publishRequest, type TestDatabase } from "../testing/index.ts";
@@ -139,5 +140,71 @@ describe("finish of a prepaid execution", () => {
     expect(await kindsOf("per-use")).toEqual(["reserve", "top_up"]);
     expect(await settlementOf(charge.paymentIntentId)).toMatchObject({ status: "pending" });
     await t.database.ledger.settleReserve(charge.billingRecordId, "debit", charge.paymentIntentId);
+  });
+});
+
+/** The prepaid adapter over this database's ledger, as the server builds it (no top-ups needed here). */
+const prepaidAdapter = () =>
+  createPrepaidBilling({
+    ledger: t.database.ledger,
+    customers: { getCustomer: async () => ({ stripeCustomerId: null, defaultPaymentMethodId: null }) },
+    cards: createNoBilling(),
+    topUps: null,
+    sweepIntervalMs: 0,
+  });
+
+describe("a prepaid finish whose reply was lost", () => {
+  it("a finish sent again with a cancel changes nothing: the stored success and its debit stay", async () => {
+    const { executionId, charge } = await reservedRun("lost-reply");
+    expect(
+      await t.database.executions.finish(executionId, succeeded, new Date(), null, {
+        action: "capture",
+        charge,
+      }),
+    ).toEqual({ settled: true });
+    // The engine saw an error instead of that answer, so `finishLater` stores the failure with a cancel.
+    const resent = await t.database.executions.finish(
+      executionId,
+      { kind: "failed", error: { code: "SERVICE_UNAVAILABLE", message: "lost", details: {} } },
+      new Date(),
+      null,
+      { action: "cancel", charge },
+    );
+    expect(resent).toEqual({ settled: false });
+    expect(await t.database.executions.get(executionId)).toMatchObject({
+      status: "succeeded",
+      outcome: succeeded,
+    });
+    expect(await kindsOf("lost-reply")).toEqual(["debit", "reserve", "top_up"]);
+    expect(await balanceOf("lost-reply")).toBe(6_000);
+    expect(await settlementOf(charge.paymentIntentId)).toMatchObject({ status: "done", result: "succeeded" });
+  });
+
+  it("the adapter's release of a reserve the finish debited answers charged, and moves no money", async () => {
+    const { executionId, charge } = await reservedRun("lost-reply-settle");
+    await t.database.executions.finish(executionId, succeeded, new Date(), null, {
+      action: "capture",
+      charge,
+    });
+    const billing = prepaidAdapter();
+    try {
+      expect(await billing.settle(charge, "failed")).toEqual({ status: "charged", refunded: false });
+    } finally {
+      await billing.close();
+    }
+    expect(await t.database.ledger.settlementOf(charge.billingRecordId)).toBe("debit");
+    expect(await balanceOf("lost-reply-settle")).toBe(6_000);
+  });
+
+  it("the adapter's debit of a reserve released before answers not charged", async () => {
+    const { executionId, charge } = await reservedRun("released-first");
+    await t.database.executions.finish(executionId, failed, new Date(), null, { action: "cancel", charge });
+    const billing = prepaidAdapter();
+    try {
+      expect(await billing.settle(charge, "succeeded")).toEqual({ status: "not_charged", refunded: true });
+    } finally {
+      await billing.close();
+    }
+    expect(await balanceOf("released-first")).toBe(10_000);
   });
 });

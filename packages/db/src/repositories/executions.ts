@@ -67,9 +67,14 @@ const FINISH_UPDATE = `UPDATE executions SET status = $2, outcome = $3::jsonb, e
  * with its balance change, and the settlement row already done, in one statement — so the money is
  * final in the answer's own durable write and a crash leaves nothing pending. A reserve settled
  * already (by the sweep) is left alone and the order stored pending, as for any other charge.
+ * Only a `running` row moves: a finish sent again (its first reply lost, retried by `finishLater`
+ * with a cancel) must not overwrite a stored success nor release a reserve it debited.
  * `$8`–`$11`: reserve id, settlement key, action, entry kind.
  */
-const FINISH_SETTLING_RESERVE = `WITH ${settleReserveCtes("$8::uuid", "$11::text", { onlyOnce: true })},
+const FINISH_SETTLING_RESERVE = `WITH ${settleReserveCtes("$8::uuid", "$11::text", {
+  onlyOnce: true,
+  when: "EXISTS (SELECT 1 FROM executions WHERE id = $1 AND status = 'running')",
+})},
   settlement AS (
     INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action, status, result, finished_at)
     SELECT $1, $8::uuid, $9, $10,
@@ -78,7 +83,7 @@ const FINISH_SETTLING_RESERVE = `WITH ${settleReserveCtes("$8::uuid", "$11::text
       CASE WHEN EXISTS (SELECT 1 FROM entry) THEN now() END
     ON CONFLICT (payment_intent_id) DO NOTHING
   ),
-  finished AS (${FINISH_UPDATE} RETURNING id)
+  finished AS (${FINISH_UPDATE} AND status = 'running' RETURNING id)
   SELECT EXISTS (SELECT 1 FROM entry) AS settled`;
 
 function insertValues(
@@ -185,7 +190,10 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
         outcome.kind === "succeeded" ? outcome.durationMs : null,
         log ?? null,
       ];
+      // A ledger reserve's finish only moves a running row, in its fallback below too.
+      let onlyRunning = false;
       if (settlement?.charge.ledgerReserve && isUuid(settlement.charge.billingRecordId)) {
+        onlyRunning = true;
         try {
           const rows = await run<{ settled: boolean }>(
             sql,
@@ -214,7 +222,7 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
              INSERT INTO settlements (execution_id, billing_record_id, payment_intent_id, action)
              VALUES ($1, $8::uuid, $9, $10) ON CONFLICT (payment_intent_id) DO NOTHING
            )
-           ${FINISH_UPDATE}`,
+           ${FINISH_UPDATE}${onlyRunning ? " AND status = 'running'" : ""}`,
           [
             ...values,
             isUuid(settlement.charge.billingRecordId) ? settlement.charge.billingRecordId : null,

@@ -85,18 +85,20 @@ const RESERVE = `WITH balance AS (
  * back and takes it off the spend counters of the reserve's own day and month. The unique index on
  * settled reserves makes a second one fail whole. `onlyOnce` skips a reserve already settled
  * instead (the execution's finish must not fail on it: it falls back to a pending settlement).
+ * `when`, an SQL condition, must also hold for anything to move.
  */
 export function settleReserveCtes(
   reserveId: string,
   kind: string,
-  options: { onlyOnce?: boolean } = {},
+  options: { onlyOnce?: boolean; when?: string } = {},
 ): string {
   const once = options.onlyOnce
     ? `AND NOT EXISTS (SELECT 1 FROM ledger_entries s WHERE s.reserve_id = ${reserveId} AND s.kind IN ('debit', 'release'))`
     : "";
+  const when = options.when ? `AND ${options.when}` : "";
   return `reserve AS (
     SELECT id, user_id, currency, amount, execution_id, created_at FROM ledger_entries
-    WHERE id = ${reserveId} AND kind = 'reserve' ${once}
+    WHERE id = ${reserveId} AND kind = 'reserve' ${once} ${when}
   ),
   balance AS (
     UPDATE ledger_balances b SET
@@ -288,6 +290,17 @@ export function createLedgerStore(sql: Sql): LedgerStore {
 
     settleReserve,
 
+    async settlementOf(reserveId) {
+      if (!isUuid(reserveId)) return null;
+      const rows = await run<{ kind: "debit" | "release" }>(
+        sql,
+        `SELECT kind FROM ledger_entries WHERE reserve_id = $1::uuid AND kind IN ('debit', 'release')`,
+        [reserveId],
+        "ledger_settlement_of",
+      );
+      return rows[0]?.kind ?? null;
+    },
+
     async creditTopUp(credit) {
       await ensureBalance(credit.userId, credit.currency);
       try {
@@ -414,7 +427,7 @@ export function createLedgerStore(sql: Sql): LedgerStore {
         );
         return;
       }
-      // Nothing was reloaded: the month's total gets the amount back; the claim time stays (backoff).
+      // The month's total gets back what the caller knows was not charged; the claim time stays (backoff).
       await run(
         sql,
         `UPDATE ledger_balances SET auto_reload_failed_at = now(), auto_reload_failure = $3,

@@ -198,4 +198,41 @@ describe("running and settling", () => {
     await engine.executeSpell("Bearer alice", { spell: "card@v1", input: {} });
     expect(billing.settlements.map(({ charge }) => charge.settledByFinish)).toEqual([undefined]);
   });
+  it("delivers the paid answer when only the finish's reply was lost and the money says it was stored", async () => {
+    const { deps, ports, billing } = createMemoryEngineDeps();
+    deps.runtimes = [createRecordingRuntime("wasm", () => ({ done: true })).runtime];
+    const finish = deps.executions.finish;
+    let lost = 1;
+    deps.executions = {
+      ...deps.executions,
+      finish: async (...args: Parameters<typeof finish>) => {
+        const finished = await finish(...args);
+        if (lost-- > 0) throw new Error("connection reset after commit");
+        return finished;
+      },
+    };
+    // The prepaid adapter reads the debit the committed finish made: the release asked for is refused.
+    deps.billing = {
+      ...billing.billing,
+      settle: async (charge, outcome) => {
+        await billing.billing.settle(charge, outcome);
+        return { status: "charged", refunded: false };
+      },
+    };
+    const engine = createEngine(deps);
+    ports.putSpell({ slug: "lost@v1", runtime: "wasm", price: { amount: 100, currency: "usd" } });
+    const answer = await engine.executeSpell("Bearer alice", {
+      spell: "lost@v1",
+      input: {},
+      idempotencyKey: "k-lost-reply",
+    });
+    expect(answer).toMatchObject({
+      ok: true,
+      output: { done: true },
+      billing: { charged: true, status: "charged" },
+    });
+    // Nothing stores a failure over the stored success afterwards.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect([...ports.executions.values()][0]?.status).toBe("succeeded");
+  });
 });

@@ -125,7 +125,20 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
       charge ? { action: "capture", charge } : null,
     );
   } catch (thrown) {
-    throw await answerNotStored(context, paid, thrown);
+    const released = charge ? await settleSafely(billing, charge, "failed") : null;
+    if (charge && released?.status === "charged") {
+      // Only a stored success is ever debited or captured: the write committed and only its reply
+      // was lost, so the paid answer is delivered (and nothing may store a failure over it).
+      const charged: BillingSummary = {
+        charged: true,
+        status: "charged",
+        amount: charge.amount,
+        currency: charge.currency,
+        billingRecordId: charge.billingRecordId,
+      };
+      return { ok: true, executionId: execution.id, spell: answered, output, billing: charged, durationMs };
+    }
+    throw answerNotStored(context, paid, thrown, released);
   }
   let summary = pendingSummary;
   if (charge) {
@@ -148,12 +161,16 @@ export async function runAndSettle(context: EngineContext, paid: PaidRun): Promi
 
 /**
  * The run succeeded but its answer could not be stored (the database went away): no capture may
- * follow. The authorization is released now when Stripe answers; the terminal outcome (with the
+ * follow. The authorization was released (`settled`, by the caller); the terminal outcome (with the
  * cancel as pending work) is stored as soon as the database is back.
  */
-async function answerNotStored(context: EngineContext, paid: PaidRun, thrown: unknown): Promise<AppError> {
+function answerNotStored(
+  context: EngineContext,
+  paid: PaidRun,
+  thrown: unknown,
+  settled: SettleResult | null,
+): AppError {
   const { charge, execution } = paid;
-  const settled = charge ? await settleSafely(context.billing, charge, "failed") : null;
   const error = new AppError(
     "SERVICE_UNAVAILABLE",
     charge
