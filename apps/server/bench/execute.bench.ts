@@ -25,7 +25,7 @@
  *   BENCH_MODE=profile BENCH_PROFILE_PATH=priced …           a .cpuprofile of one path (see profile())
  *   BENCH_USERS=1000                                         how many users rotate their tokens
  */
-import { execFileSync, fork, spawn } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { createPrivateKey, type KeyObject, randomUUID, sign } from "node:crypto";
 import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -40,6 +40,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, jwtVerify } fr
 import pg from "pg";
 import { parseEnv } from "../src/env.ts";
 import { startServer } from "../src/server.ts";
+import { cpuSeconds, median, runWrk } from "./load.ts";
 
 const ISSUER = "https://bench.test";
 /**
@@ -52,7 +53,6 @@ const USERS = Number(process.env.BENCH_USERS ?? 1000);
 const POOL_SIZE = 10;
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const REPO_ROOT = join(HERE, "..", "..", "..");
-const LUA = join(HERE, "wrk.lua");
 
 type Role =
   | "floor-express"
@@ -333,8 +333,6 @@ interface Run {
   requests: number;
 }
 
-const CLOCK_TICK = Number(safeExec("getconf", ["CLK_TCK"]) || 100);
-
 function safeExec(file: string, args: string[]): string {
   try {
     return execFileSync(file, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -353,12 +351,6 @@ function versionOf(file: string, args: string[]): string {
     const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
     return `${stdout}${stderr}`.split("\n")[0]?.replace(/ Copyright.*/, "") || file;
   }
-}
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICK; // utime + stime
 }
 
 async function rssMiB(pid: number): Promise<number> {
@@ -396,21 +388,7 @@ async function wrk(options: {
   }
   const cpuBefore = await cpuSeconds(server.pid);
   const alsoBefore = options.alsoPid ? await cpuSeconds(options.alsoPid) : 0;
-  const output = await new Promise<string>((resolve, reject) => {
-    const proc = spawn(
-      "wrk",
-      ["-t1", `-c${connections}`, `-d${duration}s`, "--timeout", "10s", "-s", LUA, server.url],
-      { env, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    let out = "";
-    proc.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    proc.once("error", reject);
-    proc.once("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`wrk exited with ${code}: ${out}`)),
-    );
-  });
+  const output = await runWrk({ url: server.url, connections: connections, durationSeconds: duration, env });
   const cpuAfter = await cpuSeconds(server.pid);
   const alsoAfter = options.alsoPid ? await cpuSeconds(options.alsoPid) : 0;
   const line = output.split("\n").find((l) => l.startsWith("BENCH_JSON "));
@@ -525,12 +503,6 @@ function scenarios(connectionCounts: number[]): Scenario[] {
 }
 
 const key = (s: Pick<Scenario, "id" | "tokens" | "connections">) => `${s.id}|${s.tokens}|${s.connections}`;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 interface Summary {
   rps: number;

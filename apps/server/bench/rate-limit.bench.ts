@@ -11,9 +11,9 @@
  *   RL_BENCH_DURATION=5 RL_BENCH_ROUNDS=5 RL_BENCH_CONNECTIONS=16 RL_BENCH_USERS=1000 …
  *   RL_BENCH_CPU_PROF=/tmp/prof …      a .cpuprofile per server under /tmp/prof/{off,on}
  */
-import { fork, spawn } from "node:child_process";
+import { fork } from "node:child_process";
 import { createPrivateKey, type KeyObject, sign } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,11 +22,10 @@ import { createTestDatabase } from "@spell/db/testing";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { parseEnv } from "../src/env.ts";
 import { startServer } from "../src/server.ts";
+import { cpuSeconds, median, runWrk } from "./load.ts";
 
 const ISSUER = "https://bench.test";
 const AUDIENCE = "spell";
-const HERE = fileURLToPath(new URL(".", import.meta.url));
-const LUA = join(HERE, "wrk.lua");
 const DURATION = Number(process.env.RL_BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.RL_BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.RL_BENCH_CONNECTIONS ?? 16);
@@ -127,14 +126,6 @@ class Minter {
   }
 }
 
-const CLOCK_TICK = 100;
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICK;
-}
-
 interface Run {
   rps: number;
   p99Ms: number;
@@ -151,21 +142,7 @@ async function wrk(server: Child, tokenFile: string, duration: number): Promise<
     BENCH_BODY: BODY,
   };
   const cpuBefore = await cpuSeconds(server.pid);
-  const output = await new Promise<string>((resolve, reject) => {
-    const proc = spawn(
-      "wrk",
-      ["-t1", `-c${CONNECTIONS}`, `-d${duration}s`, "--timeout", "10s", "-s", LUA, server.url],
-      { env, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    let out = "";
-    proc.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    proc.once("error", reject);
-    proc.once("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${out}`)),
-    );
-  });
+  const output = await runWrk({ url: server.url, connections: CONNECTIONS, durationSeconds: duration, env });
   const cpuAfter = await cpuSeconds(server.pid);
   const line = output.split("\n").find((l) => l.startsWith("BENCH_JSON "));
   if (!line) throw new Error(`wrk printed no summary:\n${output}`);
@@ -178,14 +155,6 @@ async function wrk(server: Child, tokenFile: string, duration: number): Promise<
     cpuUsPerRequest: requests > 0 ? ((cpuAfter - cpuBefore) * 1e6) / requests : 0,
   };
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const url = process.env.DATABASE_URL;
