@@ -24,6 +24,8 @@
  *   BENCH_MODE=writes [BENCH_WRITES_COUNT=100] …             Postgres statements + Stripe calls per request
  *   BENCH_MODE=profile BENCH_PROFILE_PATH=priced …           a .cpuprofile of one path (see profile())
  *   BENCH_USERS=1000                                         how many users rotate their tokens
+ *   BENCH_ONLY=floor-express,rest …                          only these scenario ids (an A/B run: prints,
+ *                                                            no BENCHMARKS.md, no queued-path rounds)
  */
 import { execFileSync, fork } from "node:child_process";
 import { createPrivateKey, type KeyObject, randomUUID, sign } from "node:crypto";
@@ -667,22 +669,15 @@ async function main(): Promise<void> {
     await writeFile(rotateFile, userTokens.join("\n"));
     await writeFile(oneFile, userTokens[0] ?? "");
 
-    const servers = await startAll(
-      [
-        "floor-express",
-        "floor-http",
-        "app",
-        "app-nocache",
-        ...(WITH_NOWORKER ? (["app-noworker"] as const) : []),
-        "app-ratelimit",
-        "app-prepaid",
-      ],
-      setup,
-    );
+    const only = process.env.BENCH_ONLY?.split(",");
+    const list = scenarios(connectionCounts).filter((s) => !only || only.includes(s.id));
+    const roles = new Set<Role>(list.map((s) => s.server));
+    // The app seeds the demos and receives Stripe's webhooks: it always runs.
+    roles.add("app");
+    const servers = await startAll([...roles], setup);
     const app = servers.get("app") as Child;
     await prepareUsers(servers, setup, userTokens);
 
-    const list = scenarios(connectionCounts);
     // Warm-up: JIT, pools, prepared statements, compiled wasm, verified-token caches.
     for (const scenario of list.filter(
       (s) => s.tokens === "1000 users" && s.connections === connectionCounts.at(-1),
@@ -695,11 +690,13 @@ async function main(): Promise<void> {
     const asyncRuns: AsyncRun[] = [];
     let fresh = 0;
     for (let round = 0; round < rounds; round++) {
-      const queued = await asyncLatency(app, userTokens, setup.databaseUrl, Math.max(duration, 5));
-      asyncRuns.push(queued);
-      process.stderr.write(
-        `round ${round + 1}/${rounds}  async enqueue→start at ${fmt(queued.rate)} runs/s: p50 ${fmt(queued.p50Ms, 1)} ms  p99 ${fmt(queued.p99Ms, 1)} ms  (${queued.accepted}/${queued.sent} accepted)\n`,
-      );
+      if (!only) {
+        const queued = await asyncLatency(app, userTokens, setup.databaseUrl, Math.max(duration, 5));
+        asyncRuns.push(queued);
+        process.stderr.write(
+          `round ${round + 1}/${rounds}  async enqueue→start at ${fmt(queued.rate)} runs/s: p50 ${fmt(queued.p50Ms, 1)} ms  p99 ${fmt(queued.p99Ms, 1)} ms  (${queued.accepted}/${queued.sent} accepted)\n`,
+        );
+      }
       // Rotate the starting point so no scenario always runs right after the same neighbour.
       const order = list.map((_, i) => list[(i + round * 7) % list.length] as Scenario);
       for (const scenario of order) {
@@ -739,6 +736,16 @@ async function main(): Promise<void> {
     }
 
     const results = new Map([...samples].map(([k, runs]) => [k, summarize(runs)]));
+    if (only) {
+      for (const scenario of list) {
+        const s = results.get(key(scenario));
+        if (s)
+          process.stdout.write(
+            `${scenario.id.padEnd(13)} ${scenario.tokens.padEnd(17)} c=${String(scenario.connections).padEnd(3)} ${JSON.stringify(s)}\n`,
+          );
+      }
+      return;
+    }
     const queued: AsyncRun[] = asyncRuns;
     const command = `BENCH_DURATION=${duration} BENCH_ROUNDS=${rounds} BENCH_CONNECTIONS=${connectionCounts.join(",")} pnpm --filter @spell/server bench`;
     await writeReport({ results, list, command, duration, rounds, connectionCounts, queued });

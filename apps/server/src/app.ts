@@ -1,22 +1,37 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { appErrorFromTRPC, appRouter, type Context, createOpenApiDocument } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import type { Engine } from "@spell/engine";
 import type { TRPCError } from "@trpc/server";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
-import express, { type Express, type Request } from "express";
+import express, { type Express } from "express";
+import proxyaddr from "proxy-addr";
 import { mountDocs } from "./docs/docs.ts";
 import { DEFAULT_BODY_LIMIT, type TrustProxy } from "./env.ts";
 import { errorSinkOf, type Logger, logIfServerError } from "./errors.ts";
 import type { BillingRouteContext } from "./http/billing.ts";
+import { createFrontDoor } from "./http/front-door.ts";
 import { errorHandler, notFoundHandler, requireJsonBody, sendError } from "./http/guards.ts";
-import { createRestHandlers, restRoutes } from "./http/rest.ts";
+import { EXECUTE_RESPONSES } from "./http/rate-limit.ts";
+import { createRestAnswer, createRestHandlers, restRoutes } from "./http/rest.ts";
 import { createLeanTrpcHandler } from "./http/trpc-lean.ts";
 import { type McpOptions, mountMcp } from "./mcp/http.ts";
-import { accessLog, requestFactsOf, routeLabels } from "./observability/access-log.ts";
+import {
+  accessLog,
+  createAccessLog,
+  type ResponseLocals,
+  requestFactsOf,
+  routeLabels,
+} from "./observability/access-log.ts";
 import { createLogger, type PinoLogger } from "./observability/logger.ts";
 import { type Metrics, metricsHandler } from "./observability/metrics.ts";
 import { observeEngine } from "./observability/observed-engine.ts";
-import { requestIdMiddleware, requestIdOf } from "./observability/request-id.ts";
+import {
+  REQUEST_ID_HEADER,
+  requestIdFrom,
+  requestIdMiddleware,
+  requestIdOf,
+} from "./observability/request-id.ts";
 
 export interface AppOptions {
   engine: Engine;
@@ -53,7 +68,7 @@ export interface AppOptions {
   openApiPaths?: Record<string, unknown>;
 }
 
-export function createApp(options: AppOptions): Express {
+export function createApp(options: AppOptions): RequestListener {
   const { engine, metrics } = options;
   // Without a logger of its own an app still reports its failures, and stays quiet otherwise.
   const log = options.log ?? createLogger({ level: options.logger ? "silent" : "warn" });
@@ -61,14 +76,18 @@ export function createApp(options: AppOptions): Express {
   const maxBodySize = options.maxBodySize ?? DEFAULT_BODY_LIMIT;
   const observed = observeEngine(engine, metrics);
 
-  const createContext = (req: Request): Context => ({
-    engine: req.res ? observed(requestFactsOf(req.res)) : engine,
-    authorization: req.headers.authorization,
-    idempotencyKey: headerValue(req.headers["idempotency-key"]),
-    prefer: headerValue(req.headers.prefer),
-    cancelAfter: headerValue(req.headers["cancel-after"]),
-    requestId: req.res ? requestIdOf(req.res) : undefined,
-  });
+  const createContext = (req: IncomingMessage, res: ServerResponse): Context => {
+    const facts = requestFactsOf(res);
+    return {
+      engine: facts ? observed(facts) : engine,
+      authorization: req.headers.authorization,
+      idempotencyKey: headerValue(req.headers["idempotency-key"]),
+      prefer: headerValue(req.headers.prefer),
+      cancelAfter: headerValue(req.headers["cancel-after"]),
+      requestId: requestIdOf(res),
+      notes: facts,
+    };
+  };
 
   // Built once: the document is served from this string on every request.
   const openApiDocument = createOpenApiDocument(appRouter, {
@@ -97,8 +116,13 @@ export function createApp(options: AppOptions): Express {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("trust proxy", options.trustProxy ?? false);
+  const startAccess = createAccessLog({
+    log: log.isLevelEnabled("info") ? log : undefined,
+    metrics,
+    routeOf,
+  });
   app.use(requestIdMiddleware);
-  app.use(accessLog({ log: log.isLevelEnabled("info") ? log : undefined, metrics, routeOf }));
+  app.use(accessLog(startAccess));
 
   if (metrics && options.metricsEndpoint) {
     app.get("/metrics", metricsHandler(metrics, options.metricsEndpoint.token));
@@ -132,40 +156,69 @@ export function createApp(options: AppOptions): Express {
 
   options.extraRoutes?.(app, { engine, bodyLimit: maxBodySize });
 
-  const onTrpcError = ({ error, path, req }: { error: TRPCError; path: string | undefined; req: Request }) =>
-    logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`, {
-      requestId: req.res ? requestIdOf(req.res) : undefined,
-    });
+  const onTrpcError = ({
+    error,
+    path,
+    res,
+  }: {
+    error: TRPCError;
+    path: string | undefined;
+    res: ServerResponse;
+  }) =>
+    logIfServerError(logger, appErrorFromTRPC(error), `tRPC ${path ?? "?"}`, { requestId: requestIdOf(res) });
+  // httpLink's calls (the SDK's and the CLI's) without the adapter's per-call Fetch machinery;
+  // anything else it passes on to tRPC's adapter below (see trpc-lean.ts).
+  const leanTrpc = createLeanTrpcHandler({
+    router: appRouter,
+    createContext,
+    maxBodySize,
+    onError: onTrpcError,
+  });
   app.use(
     "/trpc",
     requireJsonBody("trpc"),
-    // httpLink's calls (the SDK's and the CLI's) without the adapter's per-call Fetch machinery;
-    // anything else it passes on to tRPC's adapter below (see trpc-lean.ts).
-    createLeanTrpcHandler({ router: appRouter, createContext, maxBodySize, onError: onTrpcError }),
+    leanTrpc,
     createExpressMiddleware({
       router: appRouter,
       // One HTTP request, one procedure: a batch would let one request run (and charge) a thousand
       // executions. The SDK uses httpLink, which never batches.
       allowBatching: false,
       maxBodySize,
-      createContext: ({ req }) => createContext(req),
-      onError: ({ error, path, req }) => onTrpcError({ error, path, req }),
+      createContext: ({ req, res }) => createContext(req, res),
+      onError: ({ error, path, req }) => onTrpcError({ error, path, res: req.res as ServerResponse }),
     }),
   );
+  const restOptions = { router: appRouter, createContext, maxBodySize, logger };
   app.use(
     "/api",
-    createRestHandlers({
-      router: appRouter,
-      createContext,
-      maxBodySize,
-      logger,
-      alsoServed: [{ method: "GET", path: "/openapi.json" }],
-    }),
+    createRestHandlers({ ...restOptions, alsoServed: [{ method: "GET", path: "/openapi.json" }] }),
   );
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
-  return app;
+
+  const executeRoute = restRoutes(appRouter).get("POST /spell/execute");
+  if (!executeRoute) throw new Error("the router has no POST /spell/execute route");
+  const trustProxy = app.get("trust proxy fn") as Parameters<typeof proxyaddr>[1];
+  const frontDoor = createFrontDoor({
+    maxBodySize,
+    begin: (req, res) => {
+      const requestId = requestIdFrom(req.headers["x-request-id"]);
+      res.setHeader(REQUEST_ID_HEADER, requestId);
+      const locals: ResponseLocals = { requestId, facts: {} };
+      (res as unknown as { locals: ResponseLocals }).locals = locals;
+      startAccess(req, res, locals, () => proxyaddr(req, trustProxy));
+      return locals;
+    },
+    restRoute: executeRoute,
+    answerRest: createRestAnswer(restOptions),
+    createContext,
+    trpc: leanTrpc,
+    decorate: () => app.locals[EXECUTE_RESPONSES],
+  });
+  return (req, res) => {
+    if (!frontDoor(req, res)) app(req, res);
+  };
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { TrustedIssuerConfig } from "@spell/auth";
@@ -16,7 +16,6 @@ import {
 } from "@spell/db";
 import type { Engine } from "@spell/engine";
 import { WASM_DEMOS } from "@spell/runtime-wasm";
-import type { Express } from "express";
 import { createApp } from "./app.ts";
 import { composeBilling } from "./compose-billing.ts";
 import { composeEngine } from "./compose-engine.ts";
@@ -113,7 +112,7 @@ export async function startServer(env: Env, options: StartOptions = {}): Promise
 
     // Listening comes first so the local test provider knows the URL it serves its checkout page
     // under (PORT=0 picks one); until the app is ready every request answers 503.
-    let app: Express | undefined;
+    let app: RequestListener | undefined;
     const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
       if (app) return app(req, res);
       res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });

@@ -8,7 +8,7 @@ import {
   type ProcedureContract,
   ZIdempotencyKey,
 } from "@spell/contracts";
-import type { Access, AsyncOptions, Engine } from "@spell/engine";
+import type { Access, AsyncOptions, Engine, ExecutionNotes } from "@spell/engine";
 import { initTRPC } from "@trpc/server";
 import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import type { OpenApiMeta } from "trpc-to-openapi";
@@ -27,6 +27,8 @@ export interface Context {
   cancelAfter?: string | undefined;
   /** This request's id (the `X-Request-Id` the server answers with), copied into `error.data`. */
   requestId?: string | undefined;
+  /** Where an execute's pipeline notes what its answer's headers need (the rate limits counted). */
+  notes?: ExecutionNotes | undefined;
 }
 
 /** What tRPC clients find in `error.data`: the same code and details as the REST error body. */

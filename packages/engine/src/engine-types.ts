@@ -33,6 +33,7 @@ import type {
   UserStore,
 } from "./ports.ts";
 import type { PrepaidOperations } from "./spend-limits/operations.ts";
+import type { RateLimitState } from "./spend-limits/ports.ts";
 
 export type { VerifiedCaller };
 
@@ -78,7 +79,15 @@ export interface EngineDeps {
   staleRunningMs?: number;
 }
 
-export type ExecuteRequest = z.output<typeof ZExecuteInput>;
+/**
+ * What the pipeline notes for the transport serving one execute (today: the rate limits counted,
+ * for `RateLimit` headers). Filled in as the pipeline goes; the transport reads it when answering.
+ */
+export interface ExecutionNotes {
+  rateLimit?: RateLimitState;
+}
+
+export type ExecuteRequest = z.output<typeof ZExecuteInput> & { notes?: ExecutionNotes | undefined };
 
 /** The server's side of run webhooks, as the transports see it. */
 export interface RunWebhooks {

@@ -8,6 +8,7 @@ export type {
   Engine,
   EngineDeps,
   ExecuteRequest,
+  ExecutionNotes,
   RunWebhooks,
   Session,
   VerifiedCaller,
@@ -63,7 +64,9 @@ export { attachRuntimeLog, runtimeLogOf } from "./runtime-log.ts";
 export type { PrepaidOperations } from "./spend-limits/operations.ts";
 export type {
   AutoReloadSettings,
+  ExecutionRateLimits,
   PrepaidAccounts,
+  RateLimitState,
   SpendLimitChange,
   TopUpRequest,
 } from "./spend-limits/ports.ts";

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import { trpcErrorBody } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
@@ -9,10 +10,27 @@ import { requestIdOf } from "../observability/request-id.ts";
  * The unified error body, with the request's id beside `error` (`{"ok":false,"error":{…},
  * "requestId":"…"}`) so a caller can quote it and an operator can find the request's log lines.
  */
-export function sendError(res: Response, error: AppError, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, error: AppError, headers: Record<string, string> = {}): void {
   const requestId = requestIdOf(res);
   const body = requestId === undefined ? error.toBody() : { ...error.toBody(), requestId };
-  res.status(error.status).set(headers).json(body);
+  writeJson(res, error.status, JSON.stringify(body), headers);
+}
+
+/**
+ * A JSON answer as Express's `res.json` writes it (`application/json; charset=utf-8`, a length),
+ * on a bare `ServerResponse` too (the front door's). Node drops the body of a HEAD answer itself.
+ */
+export function writeJson(
+  res: ServerResponse,
+  status: number,
+  json: string,
+  headers?: Record<string, string>,
+): void {
+  res.statusCode = status;
+  if (headers) for (const name in headers) res.setHeader(name, headers[name] as string);
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Length", Buffer.byteLength(json));
+  res.end(json);
 }
 
 /** tRPC's own error shape for refusals made before tRPC runs, with the request id beside it. */

@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
-import { AppError } from "@spell/contracts";
-import type { Express, RequestHandler, Response } from "express";
+import type { ServerResponse } from "node:http";
+import type { ExecutionNotes, RateLimitState } from "@spell/engine";
+import type { Express, RequestHandler } from "express";
 import pg from "pg";
 import {
   type RateLimiterAbstract,
@@ -9,6 +9,7 @@ import {
   RateLimiterPostgres,
   RateLimiterRes,
 } from "rate-limiter-flexible";
+import { requestFactsOf } from "../observability/access-log.ts";
 
 /** `points` executions per `durationSeconds`, per key. */
 export interface RateLimitRule {
@@ -43,13 +44,13 @@ interface Policy {
 /**
  * The execute rate limits. `consume` is the engine's port (`Billing.rateLimits`): the pipeline
  * calls it once the spell is known (after visibility, before the price), so REST, tRPC, MCP and
- * asynchronous executes all count the same way; `mountRateLimits` gives REST and `/trpc` their
+ * asynchronous executes all count the same way; `rateLimitResponses` gives REST and `/trpc` their
  * headers.
  */
 export interface RateLimits {
   policies: Policy[];
-  /** Counts one execution of `slug` by `userId`; throws RATE_LIMITED (429) when a policy is spent. */
-  consume(userId: string, slug: string): Promise<void>;
+  /** Counts one execution of `slug` by `userId` (see `ExecutionRateLimits` in the engine). */
+  consume(userId: string, slug: string): Promise<RateLimitState | undefined>;
   close(): Promise<void>;
 }
 
@@ -229,7 +230,7 @@ export async function createRateLimits(
       ["spell", config.perSpell],
     ] as const
   ).filter((entry): entry is ["user" | "spell", RateLimitRule] => entry[1] !== undefined);
-  if (rules.length === 0) return { policies: [], consume: async () => {}, close: async () => {} };
+  if (rules.length === 0) return { policies: [], consume: async () => undefined, close: async () => {} };
 
   const pool = store
     ? new pg.Pool({
@@ -303,28 +304,34 @@ function policyHeader(policies: Policy[]): string {
   return policies.map(({ name, rule }) => `"${name}";q=${rule.points};w=${rule.durationSeconds}`).join(", ");
 }
 
-/** `RateLimit`: the policy closest to exhaustion, with what remains and seconds until it resets. */
-function remainingHeader(name: string, remaining: number, resetMs: number): string {
-  return `"${name}";r=${Math.max(0, remaining)};t=${Math.max(0, Math.ceil(resetMs / 1000))}`;
-}
-
 /**
- * The HTTP response of the execute request being served, so the limits counted deep in the
- * pipeline can set its headers (body-parser and tRPC's lean handler keep the async context).
- * Absent on MCP, where the answer is a JSON-RPC message.
+ * `RateLimit` (the policy closest to exhaustion, what remains and seconds until it resets) and, for
+ * a refusal, `Retry-After`: what an execute's answer carries once the pipeline counted it.
  */
-const responses = new AsyncLocalStorage<Response>();
-
-function setHeaders(headers: Record<string, string>): void {
-  const res = responses.getStore();
-  if (!res || res.headersSent) return;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+export function rateLimitHeaders(state: RateLimitState): Record<string, string> {
+  const seconds = Math.max(0, Math.ceil(state.resetMs / 1000));
+  const headers: Record<string, string> = {
+    RateLimit: `"${state.policy}";r=${Math.max(0, state.remaining)};t=${seconds}`,
+  };
+  if (state.refused) headers["Retry-After"] = String(Math.max(1, seconds));
+  return headers;
 }
 
 type Outcome =
   | { policy: Policy; counted: RateLimiterRes }
   | { policy: Policy; refused: RateLimiterRes }
   | { policy: Policy; failed: true };
+
+function stateOf(policy: Policy, res: RateLimiterRes, refused: boolean): RateLimitState {
+  return {
+    policy: policy.name,
+    limit: policy.rule.points,
+    windowSeconds: policy.rule.durationSeconds,
+    remaining: refused ? 0 : res.remainingPoints,
+    resetMs: res.msBeforeNext,
+    refused,
+  };
+}
 
 /**
  * Counts against every policy (per user: the verified caller, so minting tokens escapes nothing
@@ -335,7 +342,11 @@ type Outcome =
  * insurance limiter too) lets the execution through: rate limits protect capacity, they are not a
  * guarantee worth refusing paid work over.
  */
-async function consume(policies: Policy[], userId: string, slug: string): Promise<void> {
+async function consume(
+  policies: Policy[],
+  userId: string,
+  slug: string,
+): Promise<RateLimitState | undefined> {
   const keyOf = (policy: Policy) => storableKey(policy.name === "user" ? userId : slug);
   const count = (policy: Policy): Promise<Outcome> =>
     policy.limiter.consume(keyOf(policy), 1).then(
@@ -362,43 +373,52 @@ async function consume(policies: Policy[], userId: string, slug: string): Promis
     }
   }
 
-  const refusal = outcomes.find((outcome) => "refused" in outcome);
-  if (refusal && "refused" in refusal) {
-    const { policy, refused } = refusal;
-    const retryAfterSeconds = Math.max(1, Math.ceil(refused.msBeforeNext / 1000));
-    setHeaders({
-      RateLimit: remainingHeader(policy.name, 0, refused.msBeforeNext),
-      "Retry-After": String(retryAfterSeconds),
-    });
-    throw new AppError("RATE_LIMITED", `Too many executions for this ${policy.name}; retry later`, {
-      policy: policy.name,
-      limit: policy.rule.points,
-      windowSeconds: policy.rule.durationSeconds,
-      retryAfterSeconds,
-    });
-  }
-  let tightest: { name: string; remaining: number; resetMs: number } | undefined;
+  let tightest: RateLimitState | undefined;
   for (const outcome of outcomes) {
+    if ("refused" in outcome) return stateOf(outcome.policy, outcome.refused, true);
     if (!("counted" in outcome)) continue;
-    const { policy, counted } = outcome;
-    if (!tightest || counted.remainingPoints < tightest.remaining) {
-      tightest = { name: policy.name, remaining: counted.remainingPoints, resetMs: counted.msBeforeNext };
+    if (!tightest || outcome.counted.remainingPoints < tightest.remaining) {
+      tightest = stateOf(outcome.policy, outcome.counted, false);
     }
   }
-  if (tightest)
-    setHeaders({ RateLimit: remainingHeader(tightest.name, tightest.remaining, tightest.resetMs) });
+  return tightest;
 }
 
 /**
  * The execute routes of REST and tRPC (the SDK's and CLI's): `RateLimit-Policy` on every answer,
- * and the response made reachable to `consume` for `RateLimit` / `Retry-After`. Mounted before both.
+ * and `RateLimit` / `Retry-After` from what the pipeline noted in the request's facts (set just
+ * before the head is written, whichever handler answers). Per request this is one closure: no
+ * AsyncLocalStorage, whose promise hooks would tax every await of the process.
  */
-export function mountRateLimits(app: Express, limits: RateLimits): void {
-  if (limits.policies.length === 0) return;
+export function rateLimitResponses(
+  limits: Pick<RateLimits, "policies">,
+): ((res: ServerResponse, notes: ExecutionNotes) => void) | undefined {
+  if (limits.policies.length === 0) return undefined;
   const policyValue = policyHeader(limits.policies);
-  const handler: RequestHandler = (_req, res, next) => {
+  return (res, notes) => {
     res.setHeader("RateLimit-Policy", policyValue);
-    responses.run(res, next);
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse["writeHead"]>) {
+      const state = notes.rateLimit;
+      if (state && !this.headersSent) {
+        for (const [name, value] of Object.entries(rateLimitHeaders(state))) this.setHeader(name, value);
+      }
+      return writeHead.apply(this, args);
+    } as ServerResponse["writeHead"];
+  };
+}
+
+/** Where `mountRateLimits` leaves the decorator for the app's own execute paths (see app.ts). */
+export const EXECUTE_RESPONSES = "spellExecuteResponses";
+
+/** Mounts `rateLimitResponses` on both execute routes of `app`, before their handlers. */
+export function mountRateLimits(app: Express, limits: Pick<RateLimits, "policies">): void {
+  const decorate = rateLimitResponses(limits);
+  if (!decorate) return;
+  app.locals[EXECUTE_RESPONSES] = decorate;
+  const handler: RequestHandler = (_req, res, next) => {
+    decorate(res, requestFactsOf(res));
+    next();
   };
   app.post("/api/spell/execute", handler);
   app.post("/trpc/spell.execute", handler);

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { appErrorFromTRPC, type Context } from "@spell/api";
 import { AppError, isExecuteAccepted } from "@spell/contracts";
 import {
@@ -6,13 +7,13 @@ import {
   getTRPCErrorFromUnknown,
   type TRPCProcedureType,
 } from "@trpc/server";
-import express, { type Request, type RequestHandler } from "express";
+import express, { type RequestHandler } from "express";
 import type { OpenApiMeta } from "trpc-to-openapi";
 import { type Logger, logIfServerError } from "../errors.ts";
 import { requestIdOf } from "../observability/request-id.ts";
-import { notFound, requireJsonBody, sendError } from "./guards.ts";
+import { notFound, requireJsonBody, sendError, writeJson } from "./guards.ts";
 
-interface RestRoute {
+export interface RestRoute {
   /** The procedure's dotted path in the router, e.g. `spell.execute`. */
   procedure: string;
   type: TRPCProcedureType;
@@ -95,6 +96,52 @@ function trimSlash(path: string): string {
 }
 
 /**
+ * Runs one REST route's procedure and writes its answer (or our error body): shared by the
+ * Express handlers below and the front door (`front-door.ts`), so both answer byte for byte alike.
+ */
+export function createRestAnswer(options: { router: AnyRouter; logger: Logger }) {
+  return async (
+    route: RestRoute,
+    input: unknown,
+    ctx: Context,
+    res: ServerResponse,
+    label: string,
+  ): Promise<void> => {
+    let output: unknown;
+    try {
+      output = await callTRPCProcedure({
+        router: options.router,
+        path: route.procedure,
+        type: route.type,
+        ctx,
+        getRawInput: async () => input,
+        signal: undefined,
+        batchIndex: 0,
+      });
+    } catch (thrown) {
+      const error = appErrorFromTRPC(getTRPCErrorFromUnknown(thrown));
+      logIfServerError(options.logger, error, label, { requestId: requestIdOf(res) });
+      return sendError(res, error);
+    }
+    let json: string;
+    try {
+      json = JSON.stringify(output);
+    } catch (cause) {
+      const error = new AppError("INTERNAL_ERROR", "Internal error", {}, { cause });
+      logIfServerError(options.logger, error, label, { requestId: requestIdOf(res) });
+      return sendError(res, error);
+    }
+    // An asynchronous execution that did not finish within the wait (issue 13): 202 + Location.
+    if (isExecuteAccepted(output)) {
+      res.setHeader("Location", output.location);
+      res.setHeader("Preference-Applied", "respond-async");
+      return writeJson(res, 202, json);
+    }
+    writeJson(res, 200, json);
+  };
+}
+
+/**
  * The REST face of the router under `/api`. Each request runs the very procedure `/trpc` runs (same
  * middlewares, input and output schemas) through tRPC's `callProcedure`; trpc-to-openapi only
  * generates the document. Its request handler was measured at a third of the execute path's
@@ -107,13 +154,14 @@ function trimSlash(path: string): string {
  */
 export function createRestHandlers(options: {
   router: AnyRouter;
-  createContext: (req: Request) => Context;
+  createContext: (req: IncomingMessage, res: ServerResponse) => Context;
   maxBodySize: number;
   logger: Logger;
   /** Extra `METHOD /path` pairs served elsewhere (e.g. `GET /openapi.json`), for 405 answers. */
   alsoServed?: Array<{ method: string; path: string }>;
 }): RequestHandler[] {
   const all = restRoutes(options.router);
+  const answer = createRestAnswer(options);
   // Exact paths answer with one Map lookup (the hot routes); templates are tried only after a miss.
   const routes = new Map<string, RestRoute>();
   const templates: TemplateRoute[] = [];
@@ -177,7 +225,7 @@ export function createRestHandlers(options: {
     next();
   };
 
-  const invoke: RequestHandler = async (req, res) => {
+  const invoke: RequestHandler = (req, res) => {
     const route = res.locals.restRoute as RestRoute;
     const params = res.locals.restParams as PathParams | undefined;
     // GET inputs are the query string as it is: strings stay strings, nothing is coerced. Path
@@ -188,29 +236,13 @@ export function createRestHandlers(options: {
       if (res.locals.restNoBody === true) input = { ...params };
       else if (isPlainObject(req.body)) input = { ...req.body, ...params };
     }
-    try {
-      const output = await callTRPCProcedure({
-        router: options.router,
-        path: route.procedure,
-        type: route.type,
-        ctx: options.createContext(req),
-        getRawInput: async () => input,
-        signal: undefined,
-        batchIndex: 0,
-      });
-      // An asynchronous execution that did not finish within the wait (issue 13): 202 + Location.
-      if (isExecuteAccepted(output)) {
-        res.status(202).setHeader("Location", output.location);
-        res.setHeader("Preference-Applied", "respond-async");
-      }
-      res.json(output);
-    } catch (thrown) {
-      const error = appErrorFromTRPC(getTRPCErrorFromUnknown(thrown));
-      logIfServerError(options.logger, error, `REST ${req.method} ${req.originalUrl.split("?")[0]}`, {
-        requestId: requestIdOf(res),
-      });
-      sendError(res, error);
-    }
+    return answer(
+      route,
+      input,
+      options.createContext(req, res),
+      res,
+      `REST ${req.method} ${req.originalUrl.split("?")[0]}`,
+    );
   };
 
   return [

@@ -1,7 +1,8 @@
+import type { IncomingMessage } from "node:http";
 import { appErrorFromTRPC, appRouter, type Context } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import { createExpressMiddleware } from "@trpc/server/adapters/express";
-import express, { type Request } from "express";
+import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFakeEngine } from "../testutil/fake-engine.ts";
 import { type Listening, listen } from "../testutil/http.ts";
@@ -29,7 +30,7 @@ const engine = createFakeEngine({
     };
   },
 });
-const createContext = (req: Request): Context => ({
+const createContext = (req: IncomingMessage): Context => ({
   engine,
   authorization: req.headers.authorization,
   idempotencyKey: req.headers["idempotency-key"] as string | undefined,

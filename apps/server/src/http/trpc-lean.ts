@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context } from "@spell/api";
 import {
   type AnyProcedure,
@@ -8,15 +9,14 @@ import {
 } from "@trpc/server";
 import type { TRPCResponse } from "@trpc/server/rpc";
 import { getErrorShape, getHTTPStatusCode } from "@trpc/server/unstable-core-do-not-import";
-import type { Request, RequestHandler, Response } from "express";
 
 export interface LeanTrpcOptions {
   router: AnyRouter;
-  createContext: (req: Request) => Context;
+  createContext: (req: IncomingMessage, res: ServerResponse) => Context;
   /** Largest accepted body in bytes; a larger one is tRPC's `PAYLOAD_TOO_LARGE` (413). */
   maxBodySize: number;
   /** Called for every failed call, like the adapter's `onError`. */
-  onError?: (opts: { error: TRPCError; path: string; req: Request }) => void;
+  onError?: (opts: { error: TRPCError; path: string; req: IncomingMessage; res: ServerResponse }) => void;
 }
 
 /** What tRPC's fetch handler sends with every answer (the adapter copies it to the response). */
@@ -38,14 +38,16 @@ const VARY = "trpc-accept, accept";
  * batches, streaming (`trpc-accept`), `HEAD`, subscriptions — is passed on to tRPC's adapter, which
  * must be mounted right after this handler.
  */
-export function createLeanTrpcHandler(options: LeanTrpcOptions): RequestHandler {
+export function createLeanTrpcHandler(
+  options: LeanTrpcOptions,
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const { router, maxBodySize } = options;
   const procedures = router._def.procedures as Record<string, AnyProcedure | undefined>;
   const config = router._def._config;
 
   return (req, res, next) => {
     if (req.headers["trpc-accept"] !== undefined) return next();
-    const url = req.url; // relative to the mount point: `/spell.execute?…`
+    const url = req.url ?? "/"; // relative to the mount point: `/spell.execute?…`
     const query = url.indexOf("?");
     const pathname = query === -1 ? url : url.slice(0, query);
     if (pathname.lastIndexOf("/") !== 0) return next();
@@ -96,7 +98,7 @@ export function createLeanTrpcHandler(options: LeanTrpcOptions): RequestHandler 
 
     let ctx: Context | undefined;
     const run = async (): Promise<unknown> => {
-      ctx = options.createContext(req);
+      ctx = options.createContext(req, res);
       return callTRPCProcedure({
         router,
         path,
@@ -109,9 +111,9 @@ export function createLeanTrpcHandler(options: LeanTrpcOptions): RequestHandler 
     };
     const fail = (thrown: unknown) => {
       const error = getTRPCErrorFromUnknown(thrown);
-      options.onError?.({ error, path, req });
+      options.onError?.({ error, path, req, res });
       // Built here too when the call failed before it (the error body still carries the request id).
-      ctx ??= options.createContext(req);
+      ctx ??= options.createContext(req, res);
       const body: TRPCResponse = {
         error: getErrorShape({ config, ctx, error, input: parsed, path, type }),
       };
@@ -130,7 +132,7 @@ export function createLeanTrpcHandler(options: LeanTrpcOptions): RequestHandler 
   };
 }
 
-function send(res: Response, status: number, json: string): void {
+function send(res: ServerResponse, status: number, json: string): void {
   res.statusCode = status;
   res.setHeader("content-type", "application/json");
   res.setHeader("vary", VARY);
@@ -146,7 +148,7 @@ function parseInput(text: string | null): unknown {
  * The body as text, read as it arrives. Over `limit` bytes it rejects with tRPC's
  * `PAYLOAD_TOO_LARGE` and stops buffering; the rest is drained and dropped.
  */
-function readBody(req: Request, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,10 +1,10 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { Request, RequestHandler, Response } from "express";
+import type { RequestHandler, Response } from "express";
 import { compilePathTemplate, isPathTemplate } from "../http/rest.ts";
 import type { PinoLogger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RequestFacts } from "./observed-engine.ts";
-import { requestIdOf } from "./request-id.ts";
 
 /** Label of every path no route serves: a scanner's thousand URLs are one series, not a thousand. */
 export const UNMATCHED_ROUTE = "unmatched";
@@ -35,52 +35,72 @@ export function routeLabels(knownPaths: Iterable<string>): (path: string) => str
 }
 
 /** The facts the engine noted for this request (see `ObservedEngine`), created here. */
-export function requestFactsOf(res: Response): RequestFacts {
-  return (res.locals as { facts: RequestFacts }).facts;
+export function requestFactsOf(res: Response | ServerResponse): RequestFacts {
+  return ((res as Response).locals as ResponseLocals).facts;
+}
+
+/** What every response gets first: its request id, and the facts its access line will say. */
+export interface ResponseLocals {
+  requestId?: string;
+  facts: RequestFacts;
 }
 
 /**
  * One access line and one latency observation per request, when the response is done (or the
  * client went away): request id, method, route, status, duration, caller, spell, execution id.
+ * `start` is called once per request, by the Express middleware below or by the front door
+ * (`http/front-door.ts`), which passes the caller's address as Express would compute it.
  */
-export function accessLog(options: {
+export function createAccessLog(options: {
   log: PinoLogger | undefined;
   metrics: Metrics | undefined;
   routeOf: (path: string) => string;
-}): RequestHandler {
+}): (
+  req: IncomingMessage,
+  res: ServerResponse,
+  locals: ResponseLocals,
+  ipOf: () => string | undefined,
+) => void {
   const { metrics, routeOf } = options;
   // Access lines are built here from a fixed set of fields, none a secret: redaction (a fifth of the
   // logging cost per request) is for the free-form lines, not these.
   const log = options.log?.child({}, { redact: { paths: [], censor: "[redacted]" } });
-  return (req, res, next) => {
+  return (req, res, locals, ipOf) => {
     const started = performance.now();
-    const facts: RequestFacts = {};
-    (res.locals as { facts: RequestFacts }).facts = facts;
-    res.once("close", () => finished(req, res, facts, started));
+    res.once("close", () => {
+      const durationMs = performance.now() - started;
+      const path = pathOf((req as { originalUrl?: string }).originalUrl ?? req.url ?? "/");
+      const route = routeOf(path);
+      const status = res.statusCode;
+      const method = req.method ?? "GET";
+      metrics?.observeRequest(method, route, status, durationMs / 1000);
+      if (log === undefined) return;
+      const { facts } = locals;
+      const line = {
+        requestId: locals.requestId,
+        method,
+        route,
+        path: route === UNMATCHED_ROUTE ? path : undefined,
+        status,
+        durationMs: Math.round(durationMs * 10) / 10,
+        userId: facts.userId,
+        spell: facts.spell,
+        executionId: facts.executionId,
+        ip: ipOf(),
+        aborted: res.writableFinished ? undefined : true,
+      };
+      if (status >= 500) log.error(line, "request failed");
+      else log.info(line, "request");
+    });
+  };
+}
+
+/** The access log as Express middleware (every request the front door does not answer). */
+export function accessLog(start: ReturnType<typeof createAccessLog>): RequestHandler {
+  return (req, res, next) => {
+    const locals = res.locals as ResponseLocals;
+    locals.facts = {};
+    start(req, res, locals, () => req.ip);
     next();
   };
-
-  function finished(req: Request, res: Response, facts: RequestFacts, started: number): void {
-    const durationMs = performance.now() - started;
-    const path = pathOf(req.originalUrl);
-    const route = routeOf(path);
-    const status = res.statusCode;
-    metrics?.observeRequest(req.method, route, status, durationMs / 1000);
-    if (log === undefined) return;
-    const line = {
-      requestId: requestIdOf(res),
-      method: req.method,
-      route,
-      path: route === UNMATCHED_ROUTE ? path : undefined,
-      status,
-      durationMs: Math.round(durationMs * 10) / 10,
-      userId: facts.userId,
-      spell: facts.spell,
-      executionId: facts.executionId,
-      ip: req.ip,
-      aborted: res.writableFinished ? undefined : true,
-    };
-    if (status >= 500) log.error(line, "request failed");
-    else log.info(line, "request");
-  }
 }

@@ -1,9 +1,9 @@
 import type { ExecuteOutput } from "@spell/contracts";
-import type { Engine } from "@spell/engine";
+import type { Engine, ExecutionNotes } from "@spell/engine";
 import type { Metrics } from "./metrics.ts";
 
 /** What one request's access line says about it, filled in as the engine answers. */
-export interface RequestFacts {
+export interface RequestFacts extends ExecutionNotes {
   userId?: string;
   spell?: string;
   executionId?: string;

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { RequestHandler, Response } from "express";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
@@ -16,8 +17,8 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 }
 
 /** The request id this response carries (set by `requestIdMiddleware`), if any. */
-export function requestIdOf(res: Response): string | undefined {
-  return (res.locals as { requestId?: string }).requestId;
+export function requestIdOf(res: Response | ServerResponse): string | undefined {
+  return ((res as Response).locals as { requestId?: string } | undefined)?.requestId;
 }
 
 /** First in the chain: every response, errors and 404s included, carries `X-Request-Id`. */

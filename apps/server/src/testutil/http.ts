@@ -1,7 +1,6 @@
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Express } from "express";
 import { HTTP_SERVER_OPTIONS, hardenHttpServer } from "../http/limits.ts";
 
 export interface Listening {
@@ -10,7 +9,7 @@ export interface Listening {
 }
 
 /** Listens on an ephemeral loopback port, with the production server's HTTP limits. */
-export async function listen(app: Express): Promise<Listening> {
+export async function listen(app: RequestListener): Promise<Listening> {
   const server: Server = createServer(HTTP_SERVER_OPTIONS, app);
   hardenHttpServer(server);
   server.listen(0, "127.0.0.1");
@@ -30,8 +29,8 @@ export async function listen(app: Express): Promise<Listening> {
  * Listens first and serves `app` once it is set: the local test provider needs the server's URL
  * before the app exists (503 until then).
  */
-export async function listenFirst(): Promise<Listening & { serve(app: Express): void }> {
-  let handler: Express | undefined;
+export async function listenFirst(): Promise<Listening & { serve(app: RequestListener): void }> {
+  let handler: RequestListener | undefined;
   const server = createServer(HTTP_SERVER_OPTIONS, (req, res) => {
     if (handler) return handler(req, res);
     res.writeHead(503).end();

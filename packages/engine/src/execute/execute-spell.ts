@@ -10,6 +10,7 @@ import { assertNotBanned } from "../access.ts";
 import { assertInputMatchesSchema, type EngineContext } from "../context.ts";
 import type { ExecuteRequest } from "../engine-types.ts";
 import type { Charge, NewExecution, SpellRecord, UserRecord } from "../ports.ts";
+import type { RateLimitState } from "../spend-limits/ports.ts";
 import { assertCanRun } from "../visibility.ts";
 import { beginExecution, errorOf } from "./idempotency.ts";
 import { hashExecutionRequest } from "./request-hash.ts";
@@ -37,6 +38,15 @@ export async function executeSpell(
   return runAndSettle(context, { execution, spell, input: request.input, charge, loggedAtStart, startedAt });
 }
 
+function rateLimited(limit: RateLimitState): AppError {
+  return new AppError("RATE_LIMITED", `Too many executions for this ${limit.policy}; retry later`, {
+    policy: limit.policy,
+    limit: limit.limit,
+    windowSeconds: limit.windowSeconds,
+    retryAfterSeconds: Math.max(1, Math.ceil(limit.resetMs / 1000)),
+  });
+}
+
 /** Steps 1–5 of the pipeline: who calls, whether they may run the spell, and at what price. */
 export async function admitExecution(
   context: EngineContext,
@@ -61,7 +71,11 @@ export async function admitExecution(
   assertCanRun(lookup, user.id);
   const { spell } = lookup;
   // Rate limits per user and per spell: here, where the spell is known, for every transport.
-  await context.billing.rateLimits?.consume(user.id, spell.slug);
+  const limit = await context.billing.rateLimits?.consume(user.id, spell.slug);
+  if (limit) {
+    if (request.notes) request.notes.rateLimit = limit;
+    if (limit.refused) throw rateLimited(limit);
+  }
   // The spell's input schema (compiled once per artifact version), before any row, charge or run.
   assertInputMatchesSchema(context, spell, request.input);
   // 5. price

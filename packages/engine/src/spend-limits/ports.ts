@@ -63,6 +63,24 @@ export type { BalanceOutput };
  * transport (REST, tRPC, MCP, asynchronous executes) counts the same executions.
  */
 export interface ExecutionRateLimits {
-  /** Counts one execution of `slug` by `userId`; throws RATE_LIMITED (429) when a policy is spent. */
-  consume(userId: string, slug: string): Promise<void>;
+  /**
+   * Counts one execution of `slug` by `userId`: the policy closest to exhaustion (or the one that
+   * refused: `refused`, and the pipeline answers 429 RATE_LIMITED); undefined when nothing was
+   * counted (the store did not answer: rate limits fail open).
+   */
+  consume(userId: string, slug: string): Promise<RateLimitState | undefined>;
+}
+
+/** One policy's count after an execute, what `RateLimit` / `Retry-After` headers are made of. */
+export interface RateLimitState {
+  /** `user` or `spell`. */
+  policy: string;
+  /** Points per window and the window's length. */
+  limit: number;
+  windowSeconds: number;
+  /** What remains in the window (0 when refused). */
+  remaining: number;
+  /** Milliseconds until the window resets (until a retry can succeed, when refused). */
+  resetMs: number;
+  refused: boolean;
 }

@@ -21,7 +21,11 @@ export const executeProcedure = publicProcedure
   .input(executeContract.input)
   .output(executeContract.output.or(ZExecuteAccepted))
   .mutation(async ({ ctx, input }) => {
-    const request = { ...input, idempotencyKey: input.idempotencyKey ?? headerIdempotencyKey(ctx) };
+    const request = {
+      ...input,
+      idempotencyKey: input.idempotencyKey ?? headerIdempotencyKey(ctx),
+      notes: ctx.notes,
+    };
     const asyncOptions = ctx.prefer === undefined ? null : asyncOptionsOf(ctx);
     if (input.webhook !== undefined) {
       // The pipeline's first steps (token, ban) before anything about the webhook: a stranger or
