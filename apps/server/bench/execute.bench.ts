@@ -214,7 +214,8 @@ async function serve(config: ServeConfig): Promise<number> {
     SPELL_DATA_DIR: process.env.BENCH_DATA_DIR,
   });
   const options: Parameters<typeof startServer>[1] = {
-    wasm: role === "app",
+    // The rate-limited app is the app with limits on, nothing else different: its baseline is `rest`.
+    wasm: role === "app" || role === "app-ratelimit",
     ...(role === "app-noworker" ? { runWorker: false } : {}),
   };
   const server = await startServer(env, options);
@@ -469,7 +470,7 @@ function scenarios(connectionCounts: number[]): Scenario[] {
           ["noworker", "REST execute echo@v1, run worker off (no wasm pool)", "app-noworker", REQUESTS.rest],
         ] as Array<[string, string, Role, Request]>)
       : []),
-    ["ratelimit", "REST execute echo@v1, rate limits on (no wasm pool)", "app-ratelimit", REQUESTS.rest],
+    ["ratelimit", "REST execute echo@v1, rate limits on (else as `app`)", "app-ratelimit", REQUESTS.rest],
     ["prepaid-free", "prepaid deployment: free echo@v1", "app-prepaid", REQUESTS.rest],
     ["prepaid", "prepaid deployment: echo-prepaid@v1 from the balance", "app-prepaid", REQUESTS.prepaid],
   ];

@@ -243,14 +243,16 @@ function decodeSegment(segment: string, label: string): Uint8Array {
  * `jwtVerify(token, key, { algorithms, ...claims })` for local keys, check for check: compact
  * form, protected header (JSON object, `crit` only `b64`, which must then be true), `alg` in the
  * allow-list, one usable key (kid, kty, curve, JWK alg/use/key_ops as jose picks them), RSA size,
- * signature, then jose's claims validation.
+ * signature, then jose's claims validation. The signature is checked on libuv's thread pool (the
+ * callback form of `crypto.verify`), as WebCrypto does for jose: ~100 µs of ES256 off the event
+ * loop, which keeps serving other requests meanwhile.
  */
-function verifyLocal(
+async function verifyLocal(
   token: string,
   keys: LocalKey[],
   algorithms: ReadonlySet<string>,
   claims: Pick<JWTVerifyOptions, "issuer" | "audience" | "clockTolerance" | "requiredClaims">,
-): JWTPayload {
+): Promise<JWTPayload> {
   const parts = token.split(".");
   if (parts.length !== 3) throw new errors.JWSInvalid("Invalid Compact JWS");
   const [encodedHeader = "", encodedPayload = "", encodedSignature = ""] = parts;
@@ -312,15 +314,18 @@ function verifyLocal(
   const signingInput = Buffer.from(`${encodedHeader}.${encodedPayload}`, "latin1");
   let verified = false;
   try {
-    verified = cryptoVerify(
-      entry.hash,
-      signingInput,
-      entry.pss
-        ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
-        : entry.ecdsa
-          ? { key, dsaEncoding: "ieee-p1363" }
-          : key,
-      signature,
+    verified = await new Promise<boolean>((resolve, reject) =>
+      cryptoVerify(
+        entry.hash,
+        signingInput,
+        entry.pss
+          ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+          : entry.ecdsa
+            ? { key, dsaEncoding: "ieee-p1363" }
+            : key,
+        signature,
+        (error, result) => (error ? reject(error) : resolve(result)),
+      ),
     );
   } catch (cause) {
     throw new errors.JWSSignatureVerificationFailed(undefined, { cause });
