@@ -212,9 +212,18 @@ export function withTokenSpendCaps(
     return charged;
   }
 
+  const foldBegin = billing.chargeAtBegin;
   return {
     ...billing,
     charge,
+    // A capped token's spend is reserved between the begin and the charge (the path above); only
+    // uncapped calls may have the adapter write the begin with the charge.
+    ...(foldBegin
+      ? {
+          chargeAtBegin: (request: CappedChargeRequest, execution) =>
+            request.maxSpend ? Promise.resolve(null) : foldBegin(request, execution),
+        }
+      : {}),
     async settle(done, outcome) {
       const result = await billing.settle(done, outcome);
       // The settlement order is stored before settle is called: a failed run's money goes back

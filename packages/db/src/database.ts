@@ -103,7 +103,7 @@ export function createDatabase(options: DatabaseOptions): Database {
     admin: createAdminStore(sql),
     spells: createSpellStore(sql),
     authors: createAuthorStore(sql),
-    executions: createExecutionLog(sql, logPool ? { ...sql, pool: logPool } : sql),
+    executions: createExecutionLog(sql, logPool ? { ...sql, pool: logPool } : sql, { asyncBegin: !embedded }),
     asyncExecutions: createAsyncExecutionStore(sql),
     billing: createBillingStore(sql),
     ledger: createLedgerStore(sql),

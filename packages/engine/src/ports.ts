@@ -266,12 +266,26 @@ export interface FinishResult {
 
 export type BeginResult = { kind: "started" } | { kind: "existing"; execution: StoredExecution };
 
+export interface BeginOptions {
+  /**
+   * The row may be committed without waiting for its durable write (PostgreSQL's asynchronous
+   * commit): other sessions see it at once, and the next synchronous commit on any connection
+   * makes it durable too (the log is flushed in order). Only a database crash within a fraction
+   * of a second can lose it, and only together with everything committed after it. The pipeline
+   * asks for it for a priced execution without an idempotency key, whose next write guards the
+   * money: the billing record (its foreign key refuses a lost row, and the authorization is
+   * released) or the finish of a ledger reserve (a lost row is not answered, nothing is charged).
+   * Stores without such a commit mode ignore it.
+   */
+  asynchronousCommit?: boolean;
+}
+
 export interface ExecutionLog {
   /**
    * Records a `running` execution before any money moves. With an idempotency key, the (user, key)
    * uniqueness decides between concurrent duplicates: exactly one caller gets `started`.
    */
-  begin(execution: NewExecution): Promise<BeginResult>;
+  begin(execution: NewExecution, options?: BeginOptions): Promise<BeginResult>;
   /** Re-reads an execution (to wait for a concurrent duplicate to finish). */
   get(executionId: string): Promise<StoredExecution | null>;
   /**
@@ -309,8 +323,10 @@ export interface ExecutionLog {
    */
   reopenForRetry(executionId: string, staleAfterMs: number): Promise<boolean>;
   /**
-   * A finished free execution without idempotency key, written once after the run. Adapters may
-   * group concurrent calls into one statement; the promise resolves once the row is stored.
+   * A finished execution without idempotency key written once, with no row before: a free one
+   * after its run, or a priced one refused by `Billing.chargeAtBegin` (nothing was taken). Adapters
+   * may group concurrent calls into one statement and commit them asynchronously; the promise
+   * resolves once the row is stored.
    */
   record(
     execution: NewExecution,
@@ -392,6 +408,14 @@ export interface Billing {
    * and clientSecret) or no configuration (BILLING_NOT_CONFIGURED).
    */
   charge(request: ChargeRequest): Promise<Charge>;
+  /**
+   * Optional, for an execution without an idempotency key: the charge and the execution's
+   * `running` row (what `ExecutionLog.begin` writes) in one write — a prepaid reserve and the begin
+   * in one statement. `null`: this request cannot be charged so (a token with `spell:max_spend`),
+   * and the pipeline takes `begin` then `charge`. A refusal is thrown like `charge`'s, and then
+   * neither the row nor any money was written.
+   */
+  chargeAtBegin?(request: ChargeRequest, execution: NewExecution): Promise<Charge | null>;
   /**
    * After the outcome and its settlement order are stored: keep the money on success, give it back
    * (cancel, or refund) on failure. Never throws for a provider that cannot be reached: the order

@@ -3,6 +3,7 @@ import type {
   Billing,
   Charge,
   ChargeRequest,
+  NewExecution,
   PrepaidAccounts,
   SettleResult,
   UserRecord,
@@ -66,7 +67,8 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
   const onError = options.onError ?? (() => {});
   const reloads = new Set<Promise<void>>();
 
-  async function charge(request: ChargeRequest): Promise<Charge> {
+  /** The reserve of `request` (one statement), and with `execution` its begin in the same one. */
+  async function charge(request: ChargeRequest, execution?: NewExecution): Promise<Charge> {
     const { user, spell, price, executionId } = request;
     const micros = priceMicros(spell, price);
     const at = now();
@@ -79,7 +81,7 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
         resetsAt: null,
       });
     }
-    const result = await ledger.reserve({
+    const reserve = {
       userId: user.id,
       currency: price.currency,
       amount: micros,
@@ -87,7 +89,10 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
       description: spell.slug,
       day: utcDay(at),
       month: utcMonth(at),
-    });
+    };
+    const result = execution
+      ? await ledger.beginReserve({ ...reserve, execution })
+      : await ledger.reserve(reserve);
     if (result.kind === "insufficient") {
       startAutoReload(user.id, price.currency);
       throw new AppError("INSUFFICIENT_BALANCE", "The prepaid balance does not cover this spell", {
@@ -407,7 +412,13 @@ export function createPrepaidBilling(options: PrepaidBillingOptions): PrepaidBil
   return {
     quote: (spell) => ({ ...spell.price }),
     hasPaymentMethod: (user) => cards.hasPaymentMethod(user),
-    charge,
+    charge: (request) => charge(request),
+    // The begin and the reserve of a call without a key in one statement, committed asynchronously:
+    // the finish (outcome and debit or release) is then the only durable write of the execute.
+    chargeAtBegin: (request, execution) =>
+      execution.idempotencyKey === null && execution.id === request.executionId
+        ? charge(request, execution)
+        : Promise.resolve(null),
     settle,
     createCheckoutUrl: (user, urls) => cards.createCheckoutUrl(user, urls),
     createPortalUrl: (user, urls) => cards.createPortalUrl(user, urls),

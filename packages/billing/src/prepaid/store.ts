@@ -1,3 +1,5 @@
+import type { NewExecution } from "@spell/engine";
+
 /**
  * The prepaid ledger's persistence, implemented over Postgres by `@spell/db` (`database.ledger`).
  * Amounts are micros (see units.ts). Every money movement is one ledger entry written in the same
@@ -126,6 +128,14 @@ export interface LedgerStore {
    * returns the first.
    */
   reserve(request: ReserveRequest): Promise<ReserveResult>;
+  /**
+   * The reserve of a new execution without an idempotency key together with the execution's
+   * `running` row (the begin), in one statement committed asynchronously: the execution's finish,
+   * a synchronous commit, makes both durable (PostgreSQL flushes its log in order), and a database
+   * crash before it loses both together — the finish then finds no row and delivers nothing. A
+   * refusal (`insufficient`, `limit`) writes nothing at all, neither row nor entry.
+   */
+  beginReserve(request: ReserveRequest & { execution: NewExecution }): Promise<ReserveResult>;
   /**
    * Settles a reserve once: `debit` (keep) or `release` (give back), and marks its `settlements` row
    * (by `settlementKey`) done in the same statement. `already` when it was settled before.

@@ -5,6 +5,7 @@ import type {
   BillingStore,
   Settlement,
 } from "@spell/billing";
+import { AppError } from "@spell/contracts";
 import { run, type Sql } from "../sql.ts";
 
 interface BillingRecordRow {
@@ -48,6 +49,28 @@ function toRecord(row: BillingRecordRow): BillingRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+/**
+ * The foreign key to `executions` refused the record: the execution's begin, committed
+ * asynchronously, was lost by a database crash after the payment was authorized. The adapter
+ * releases the authorization at once (no record, no run); the caller may retry.
+ */
+function isMissingExecution(error: unknown, executionId: string | null): executionId is string {
+  const failure = error as { code?: unknown; constraint?: unknown } | null;
+  return (
+    executionId !== null &&
+    failure?.code === "23503" &&
+    failure.constraint === "billing_records_execution_id_fkey"
+  );
+}
+
+function executionLost(executionId: string): AppError {
+  return new AppError("SERVICE_UNAVAILABLE", "The database lost this execution; nothing was charged", {
+    reason: "execution_lost",
+    executionId,
+    retryable: true,
+  });
 }
 
 /**
@@ -132,7 +155,9 @@ export function createBillingStore(sql: Sql): BillingStore {
           record.failureCode,
         ],
         "billing_record_create",
-      );
+      ).catch((error: unknown) => {
+        throw isMissingExecution(error, record.executionId) ? executionLost(record.executionId) : error;
+      });
       if (rows[0]) return toRecord(rows[0]);
       // A retried charge got the same intent back through Stripe's idempotency: keep the first row.
       const existing = await findRecordByPaymentIntent(record.paymentIntentId);

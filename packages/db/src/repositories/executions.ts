@@ -1,4 +1,4 @@
-import type { ExecutionStatus, JsonObject, RuntimeKind } from "@spell/contracts";
+import { AppError, type ExecutionStatus, type JsonObject, type RuntimeKind } from "@spell/contracts";
 import type {
   AsyncExecutionStore,
   Charge,
@@ -10,7 +10,7 @@ import type {
 } from "@spell/engine";
 import { createGroupWriter } from "../batch/group-writer.ts";
 import { isUuid, run, type Sql } from "../sql.ts";
-import { SETTLED_RESULT, settleReserveCtes } from "./ledger.ts";
+import { ASYNC_COMMIT, SETTLED_RESULT, settleReserveCtes } from "./ledger.ts";
 
 const INSERT_COLUMN_COUNT_RANGE = Array.from({ length: 15 }, (_, index) => index);
 
@@ -68,7 +68,9 @@ const FINISH_UPDATE = `UPDATE executions SET status = $2, outcome = $3::jsonb, e
  * final in the answer's own durable write and a crash leaves nothing pending. A reserve settled
  * already (by the sweep) is left alone and the order stored pending, as for any other charge.
  * Only a `running` row moves: a finish sent again (its first reply lost, retried by `finishLater`
- * with a cancel) must not overwrite a stored success nor release a reserve it debited.
+ * with a cancel) must not overwrite a stored success nor release a reserve it debited. A row that
+ * is not there at all was begun with its reserve in one asynchronous commit that a database crash
+ * lost (`LedgerStore.beginReserve`): nothing is written and `found` says so.
  * `$8`–`$11`: reserve id, settlement key, action, entry kind.
  */
 const FINISH_SETTLING_RESERVE = `WITH ${settleReserveCtes("$8::uuid", "$11::text", {
@@ -81,10 +83,23 @@ const FINISH_SETTLING_RESERVE = `WITH ${settleReserveCtes("$8::uuid", "$11::text
       CASE WHEN EXISTS (SELECT 1 FROM entry) THEN 'done' ELSE 'pending' END,
       CASE WHEN EXISTS (SELECT 1 FROM entry) THEN ${SETTLED_RESULT("$11::text")} END,
       CASE WHEN EXISTS (SELECT 1 FROM entry) THEN now() END
+    WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1)
     ON CONFLICT (payment_intent_id) DO NOTHING
   ),
   finished AS (${FINISH_UPDATE} AND status = 'running' RETURNING id)
-  SELECT EXISTS (SELECT 1 FROM entry) AS settled`;
+  SELECT EXISTS (SELECT 1 FROM entry) AS settled, EXISTS (SELECT 1 FROM executions WHERE id = $1) AS found`;
+
+/**
+ * The finish found no row to store the answer in: its begin, committed asynchronously, was lost
+ * by a database crash (with its reserve). The answer is not delivered and nothing is charged.
+ */
+function executionLost(executionId: string): AppError {
+  return new AppError("SERVICE_UNAVAILABLE", "The database lost this execution; nothing was charged", {
+    reason: "execution_lost",
+    executionId,
+    retryable: true,
+  });
+}
 
 function insertValues(
   execution: NewExecution,
@@ -113,10 +128,17 @@ function insertValues(
 }
 
 /**
- * `recordSql` serves only `record` (free executions without a key, written after the run): the app
- * gives it connections with asynchronous commit. Everything replays or money depend on uses `sql`.
+ * `recordSql` serves only `record` (executions written once, finished: free ones without a key, or
+ * refused before any money moved): the app gives it connections with asynchronous commit.
+ * Everything replays or money depend on uses `sql`. `asyncBegin` lets `begin` honour its
+ * `asynchronousCommit` option (off on the embedded server, whose connections share one session).
  */
-export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog {
+export function createExecutionLog(
+  sql: Sql,
+  recordSql: Sql = sql,
+  options: { asyncBegin?: boolean } = {},
+): ExecutionLog {
+  const asyncBegin = options.asyncBegin ?? true;
   const insertOne = async (values: unknown[]) => {
     await run(
       recordSql,
@@ -147,14 +169,17 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
   }
 
   return {
-    async begin(execution) {
+    async begin(execution, beginOptions) {
       const values = insertValues(execution, "running", null, null);
       if (execution.idempotencyKey === null) {
+        // Asynchronous commit: the next synchronous commit on any connection (the billing record,
+        // whose foreign key also refuses it if a crash lost this row, or the finish) makes it durable.
+        const async = asyncBegin && beginOptions?.asynchronousCommit === true;
         await run(
           sql,
-          `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}`,
+          `INSERT INTO executions ${INSERT_COLUMNS} VALUES ${INSERT_VALUES}${async ? ` RETURNING ${ASYNC_COMMIT}` : ""}`,
           values,
-          "executions_begin",
+          async ? "executions_begin_async" : "executions_begin",
         );
         return { kind: "started" };
       }
@@ -195,7 +220,7 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
       if (settlement?.charge.ledgerReserve && isUuid(settlement.charge.billingRecordId)) {
         onlyRunning = true;
         try {
-          const rows = await run<{ settled: boolean }>(
+          const rows = await run<{ settled: boolean; found: boolean }>(
             sql,
             FINISH_SETTLING_RESERVE,
             [
@@ -207,6 +232,7 @@ export function createExecutionLog(sql: Sql, recordSql: Sql = sql): ExecutionLog
             ],
             "executions_finish_reserve",
           );
+          if (rows[0]?.found === false) throw executionLost(executionId);
           return { settled: rows[0]?.settled === true };
         } catch (error) {
           // A concurrent settle of the same reserve (the sweep) won the unique index: store the order

@@ -44,6 +44,8 @@ interface BalanceRow {
   auto_reload_failure: string | null;
 }
 
+type ReservedRow = EntryRow & { reload_due: boolean };
+
 const ENTRY_COLUMNS =
   "id, user_id, currency, kind, amount, balance_after, execution_id, reserve_id, payment_intent_id, description, created_at";
 
@@ -60,8 +62,8 @@ const MONTH_SPENT = "(CASE WHEN month_start = $5::date THEN month_spent ELSE 0 E
 const DAY_LIMIT = "LEAST(admin_daily_limit, user_daily_limit)";
 const MONTH_LIMIT = "LEAST(admin_monthly_limit, user_monthly_limit)";
 
-/** The prepaid reserve: balance, caps and the entry in one statement (see LedgerStore.reserve). */
-const RESERVE = `WITH balance AS (
+/** The prepaid reserve's CTEs: the balance and caps checked and moved (`balance`), the entry (`entry`). */
+const RESERVE_CTES = `balance AS (
     UPDATE ledger_balances SET
       balance = balance - $3,
       day_spent = ${DAY_SPENT} + $3, day_start = $4::date,
@@ -76,8 +78,34 @@ const RESERVE = `WITH balance AS (
     INSERT INTO ledger_entries (user_id, currency, kind, amount, balance_after, execution_id, description)
     SELECT $1, $2, 'reserve', -$3::bigint, balance, $6::uuid, $7 FROM balance
     RETURNING ${ENTRY_COLUMNS}
-  )
+  )`;
+
+/** The prepaid reserve: balance, caps and the entry in one statement (see LedgerStore.reserve). */
+const RESERVE = `WITH ${RESERVE_CTES}
   SELECT entry.*, balance.reload_due FROM entry, balance`;
+
+/**
+ * The commit of the statement it ends (an implicit, one-statement transaction) does not wait for
+ * the WAL flush: `set_config(…, true)` is local to that transaction, so nothing after it on the
+ * connection is affected. Put in the final select list, it runs exactly when a row was written.
+ */
+export const ASYNC_COMMIT = "set_config('synchronous_commit', 'off', true)";
+
+/**
+ * The begin and the reserve of an execution without an idempotency key, in one statement (see
+ * LedgerStore.beginReserve): the reserve CTEs above, then the execution's `running` row inserted
+ * from the balance CTE, so a refused reserve writes nothing. The row's columns are those
+ * `ExecutionLog.begin` writes (executions.ts). `$8`–`$12`: spell id, slug, runtime, request hash,
+ * price (minor units).
+ */
+const BEGIN_RESERVE = `WITH ${RESERVE_CTES},
+  execution AS (
+    INSERT INTO executions (id, user_id, spell_id, artifact_id, slug, runtime, status, request_hash, amount, currency)
+    SELECT $6::uuid, $1, $8::uuid, (SELECT current_artifact_id FROM spells WHERE id = $8::uuid), $9, $10,
+      'running', $11, $12::int, $2
+    FROM balance
+  )
+  SELECT entry.*, balance.reload_due, ${ASYNC_COMMIT} AS commit_mode FROM entry, balance`;
 
 /**
  * The debit or release of one reserve as CTEs (`reserve`, `balance`, `entry`) over the reserve id
@@ -224,6 +252,27 @@ export function createLedgerStore(sql: Sql): LedgerStore {
     return rows[0] ?? null;
   }
 
+  /** Why a reserve was refused (read only on this path, so a reserve that passes costs one round trip). */
+  async function refusal(request: {
+    userId: string;
+    currency: string;
+    amount: number;
+    day: string;
+    month: string;
+  }): Promise<ReserveResult> {
+    const row = await readBalance(request.userId, request.currency);
+    const balance = row ? Number(row.balance) : 0;
+    if (!row || balance < request.amount) return { kind: "insufficient", balance };
+    const daySpent = row.day_start === request.day ? Number(row.day_spent) : 0;
+    const dayLimit = minOf(row.admin_daily_limit, row.user_daily_limit);
+    if (dayLimit !== null && daySpent + request.amount > dayLimit) {
+      return { kind: "limit", window: "day", limit: dayLimit, spent: daySpent };
+    }
+    const monthSpent = row.month_start === request.month ? Number(row.month_spent) : 0;
+    const monthLimit = minOf(row.admin_monthly_limit, row.user_monthly_limit) ?? 0;
+    return { kind: "limit", window: "month", limit: monthLimit, spent: monthSpent };
+  }
+
   async function settleReserve(reserveId: string, outcome: "debit" | "release", settlementKey: string) {
     if (!isUuid(reserveId)) return "unknown" as const;
     try {
@@ -258,7 +307,7 @@ export function createLedgerStore(sql: Sql): LedgerStore {
         request.description,
       ];
       try {
-        const rows = await run<EntryRow & { reload_due: boolean }>(sql, RESERVE, values, "ledger_reserve");
+        const rows = await run<ReservedRow>(sql, RESERVE, values, "ledger_reserve");
         if (rows[0]) return { kind: "reserved", entry: toEntry(rows[0]), autoReloadDue: rows[0].reload_due };
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -274,18 +323,37 @@ export function createLedgerStore(sql: Sql): LedgerStore {
         if (found) return { kind: "reserved", entry: toEntry(found), autoReloadDue: false };
         throw error;
       }
-      // Refused: say why (only on this path, so a reserve that passes costs one round trip).
-      const row = await readBalance(request.userId, request.currency);
-      const balance = row ? Number(row.balance) : 0;
-      if (!row || balance < request.amount) return { kind: "insufficient", balance };
-      const daySpent = row.day_start === request.day ? Number(row.day_spent) : 0;
-      const dayLimit = minOf(row.admin_daily_limit, row.user_daily_limit);
-      if (dayLimit !== null && daySpent + request.amount > dayLimit) {
-        return { kind: "limit", window: "day", limit: dayLimit, spent: daySpent };
+      return refusal(request);
+    },
+
+    async beginReserve(request): Promise<ReserveResult> {
+      const { execution } = request;
+      if (execution.idempotencyKey !== null) {
+        throw new Error("beginReserve is for executions without an idempotency key");
       }
-      const monthSpent = row.month_start === request.month ? Number(row.month_spent) : 0;
-      const monthLimit = minOf(row.admin_monthly_limit, row.user_monthly_limit) ?? 0;
-      return { kind: "limit", window: "month", limit: monthLimit, spent: monthSpent };
+      // A fresh execution id: neither the row's primary key nor the one-reserve-per-execution index
+      // can conflict, so there is no duplicate to look up (keyed calls take `begin` + `reserve`).
+      const rows = await run<ReservedRow>(
+        sql,
+        BEGIN_RESERVE,
+        [
+          request.userId,
+          request.currency,
+          request.amount,
+          request.day,
+          request.month,
+          execution.id,
+          request.description,
+          execution.spellId,
+          execution.slug,
+          execution.runtime,
+          execution.requestHash,
+          execution.price.amount,
+        ],
+        "ledger_begin_reserve",
+      );
+      if (rows[0]) return { kind: "reserved", entry: toEntry(rows[0]), autoReloadDue: rows[0].reload_due };
+      return refusal(request);
     },
 
     settleReserve,

@@ -9,7 +9,7 @@ import {
 import { assertNotBanned } from "../access.ts";
 import { assertInputMatchesSchema, type EngineContext } from "../context.ts";
 import type { ExecuteRequest } from "../engine-types.ts";
-import type { Charge, NewExecution, SpellRecord, UserRecord } from "../ports.ts";
+import type { Charge, ChargeRequest, NewExecution, SpellRecord, UserRecord } from "../ports.ts";
 import type { RateLimitState } from "../spend-limits/ports.ts";
 import { assertCanRun } from "../visibility.ts";
 import { beginExecution, errorOf } from "./idempotency.ts";
@@ -27,13 +27,32 @@ export async function executeSpell(
   let execution = planned;
   // A free execution without a key needs no row before it runs: one write after, fewer round trips.
   const loggedAtStart = execution.idempotencyKey !== null || execution.price.amount > 0;
+  const paying = { user, spell, request, maxSpend };
+  if (loggedAtStart && execution.idempotencyKey === null) {
+    // 6. charge, with the row in the same write when the adapter can (a prepaid reserve).
+    const charge = await chargeAtBegin(context, { ...paying, execution });
+    if (charge) {
+      return runAndSettle(context, {
+        execution,
+        spell,
+        input: request.input,
+        charge,
+        loggedAtStart,
+        startedAt,
+      });
+    }
+  }
   if (loggedAtStart) {
-    const begun = await beginExecution(context, execution);
+    // Without a key the row is only this request's: its begin need not wait for a durable write,
+    // the billing record or the finish after it does (BeginOptions.asynchronousCommit).
+    const begun = await beginExecution(context, execution, {
+      asynchronousCommit: execution.idempotencyKey === null,
+    });
     if ("answer" in begun) return begun.answer;
     execution = begun.run;
   }
   // 6. charge
-  const charge = await chargeExecution(context, { execution, user, spell, request, maxSpend });
+  const charge = await chargeExecution(context, { ...paying, execution });
   // 7. run, 8. settle and answer JSON
   return runAndSettle(context, { execution, spell, input: request.input, charge, loggedAtStart, startedAt });
 }
@@ -94,6 +113,42 @@ export async function admitExecution(
   return { user, spell, execution, maxSpend: caller.maxSpend };
 }
 
+type PayingRun = Parameters<typeof chargeExecution>[1];
+
+function chargeRequestOf(run: PayingRun): ChargeRequest {
+  return {
+    executionId: run.execution.id,
+    user: run.user,
+    spell: run.spell,
+    price: run.execution.price,
+    maxCost: run.request.maxCost,
+    maxSpend: run.maxSpend,
+  };
+}
+
+/**
+ * Step 6 for a priced execution without a key, when the adapter writes the row with the charge
+ * (`Billing.chargeAtBegin`); null when it does not, and `begin` + `chargeExecution` follow. A
+ * refusal wrote nothing: the execution is logged finished with its error (what a refused charge
+ * leaves after a begin), off the durable path since no money moved.
+ */
+async function chargeAtBegin(context: EngineContext, run: PayingRun): Promise<Charge | null> {
+  const { billing, executions, clock } = context;
+  if (!billing.chargeAtBegin || run.execution.price.amount <= 0) return null;
+  try {
+    return await billing.chargeAtBegin(chargeRequestOf(run), run.execution);
+  } catch (thrown) {
+    const error = toAppError(thrown);
+    if (error.code === "SERVICE_UNAVAILABLE") error.details.retryable = true;
+    // The database may be what failed (the row then stays unwritten, or was written and the
+    // reserve sweep releases it): the refusal is still the answer.
+    await executions
+      .record(run.execution, { kind: "failed", error: errorOf(error) }, clock.now(), null)
+      .catch(() => {});
+    throw error;
+  }
+}
+
 /**
  * Step 6: takes the money of a priced spell (null for a free one). A refusal finishes the row with
  * its error (or keeps it `pending_payment` with its input when the customer must act) and is thrown.
@@ -109,17 +164,10 @@ export async function chargeExecution(
     maxSpend?: TokenSpendCap | undefined;
   },
 ): Promise<Charge | null> {
-  const { execution, user, spell, request, maxSpend } = run;
+  const { execution, request } = run;
   if (execution.price.amount <= 0) return null;
   try {
-    return await context.billing.charge({
-      executionId: execution.id,
-      user,
-      spell,
-      price: execution.price,
-      maxCost: request.maxCost,
-      maxSpend,
-    });
+    return await context.billing.charge(chargeRequestOf(run));
   } catch (thrown) {
     const error = toAppError(thrown);
     // The provider was unreachable: a retry with the same key may try again (see beginExecution).

@@ -1,3 +1,4 @@
+import { toAppError } from "@spell/contracts";
 import type { EngineContext } from "../context.ts";
 import type { SettlementOrder, StoredOutcome } from "../ports.ts";
 
@@ -26,7 +27,9 @@ export function finishLater(
           : settlement.charge;
         void billing.settle(charge, "failed").catch(() => {});
       },
-      () => {
+      (error: unknown) => {
+        // The row is gone (its asynchronous begin lost by a database crash): nothing to store.
+        if (toAppError(error).details.reason === "execution_lost") return;
         if (clock.monotonicMs() >= deadline) return;
         delay = Math.min(delay * 2, 15_000);
         setTimeout(attempt, delay).unref();

@@ -1,6 +1,6 @@
 import { AppError, type ErrorBody, type ExecuteOutput } from "@spell/contracts";
 import type { EngineContext } from "../context.ts";
-import type { NewExecution, StoredExecution } from "../ports.ts";
+import type { BeginOptions, NewExecution, StoredExecution } from "../ports.ts";
 
 /** How `begin` went: run this execution (maybe under a taken-over id), or answer as a duplicate did. */
 export type Begun = { run: NewExecution } | { answer: ExecuteOutput };
@@ -11,8 +11,12 @@ export type Begun = { run: NewExecution } | { answer: ExecuteOutput };
  * or an attempt abandoned by a crashed process, takes the execution over under the same id — so the
  * payment provider sees the same idempotency key and a second charge is impossible.
  */
-export async function beginExecution(context: EngineContext, execution: NewExecution): Promise<Begun> {
-  const begun = await context.executions.begin(execution);
+export async function beginExecution(
+  context: EngineContext,
+  execution: NewExecution,
+  options?: BeginOptions,
+): Promise<Begun> {
+  const begun = await context.executions.begin(execution, options);
   if (begun.kind === "started") return { run: execution };
   const existing = begun.execution;
   const takeover =
