@@ -40,6 +40,7 @@ import { createStripeSim, startStripeSimServer } from "@spell/stripe-sim";
 import express from "express";
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, jwtVerify } from "jose";
 import pg from "pg";
+import Stripe from "stripe";
 import { parseEnv } from "../src/env.ts";
 import { startServer } from "../src/server.ts";
 import { cpuSeconds, median, runWrk } from "./load.ts";
@@ -59,6 +60,7 @@ const REPO_ROOT = join(HERE, "..", "..", "..");
 type Role =
   | "floor-express"
   | "floor-http"
+  | "floor-priced"
   | "stripe-sim"
   | "app"
   | "app-nocache"
@@ -101,6 +103,71 @@ function floorVerifier(config: ServeConfig) {
     });
     return (rows[0]?.id as string | undefined) ?? null;
   };
+}
+
+/**
+ * The priced floor: what any per-use priced execute must do at the least, on bare `node:http` — the
+ * node:http floor's work (jose ES256, one indexed read) plus the issue's minimum of 2 durable writes
+ * and the 2 Stripe round trips of a manual-capture charge (create+confirm, capture) through the same
+ * `stripe` SDK against the same stripe-sim child. Nothing else: no idempotency, no settlement, no
+ * run. Its ratio to the node:http floor bounds what the app's priced / free ratio can reach here.
+ */
+async function serveFloorPriced(config: ServeConfig): Promise<number> {
+  const verify = floorVerifier(config);
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: POOL_SIZE });
+  await pool.query(
+    "CREATE TABLE IF NOT EXISTS bench_floor_charges (id uuid PRIMARY KEY, payment_intent text NOT NULL, status text NOT NULL)",
+  );
+  const base = new URL(config.stripe.apiBase);
+  const stripe = new Stripe("sk_test_bench", {
+    host: base.hostname,
+    port: Number(base.port),
+    protocol: "http",
+    maxNetworkRetries: 0,
+    telemetry: false,
+  });
+  const customer = await stripe.customers.create({ payment_method: "pm_card_visa" });
+  return listenOn(
+    createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", async () => {
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { input?: unknown };
+          const user = await verify(req.headers.authorization);
+          const id = randomUUID();
+          const intent = await stripe.paymentIntents.create(
+            {
+              amount: 50,
+              currency: "usd",
+              customer: customer.id,
+              payment_method: "pm_card_visa",
+              off_session: true,
+              confirm: true,
+              capture_method: "manual",
+            },
+            { idempotencyKey: `floor:${id}` },
+          );
+          await pool.query({
+            name: "floor_charge_insert",
+            text: "INSERT INTO bench_floor_charges (id, payment_intent, status) VALUES ($1, $2, 'authorized')",
+            values: [id, intent.id],
+          });
+          await stripe.paymentIntents.capture(intent.id);
+          await pool.query({
+            name: "floor_charge_captured",
+            text: "UPDATE bench_floor_charges SET status = 'captured' WHERE id = $1",
+            values: [id],
+          });
+          res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+          res.end(JSON.stringify({ ok: true, user, output: body.input, charged: intent.id }));
+        } catch (error) {
+          res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
+          res.end(JSON.stringify({ ok: false, error: String(error) }));
+        }
+      });
+    }),
+  );
 }
 
 /**
@@ -184,6 +251,7 @@ async function serve(config: ServeConfig): Promise<number> {
       }),
     );
   }
+  if (config.role === "floor-priced") return serveFloorPriced(config);
   // Admin-capable so the parent can publish the priced spell; bench users carry no admin scope.
   const issuers: TrustedIssuerConfig[] = [
     { issuer: ISSUER, jwks: { keys: [config.jwk as never] }, admin: true },
@@ -450,6 +518,12 @@ function scenarios(connectionCounts: number[]): Scenario[] {
   const paths: Array<[string, string, Role, Request]> = [
     ["floor-express", "floor: Express 5 + jose ES256 + one indexed pg read", "floor-express", REQUESTS.floor],
     ["floor-http", "floor: node:http, same work", "floor-http", REQUESTS.floor],
+    [
+      "floor-priced",
+      "priced floor: node:http + the same work + 2 durable writes + Stripe create & capture (same SDK, same sim)",
+      "floor-priced",
+      REQUESTS.floor,
+    ],
     ["rest", "REST execute echo@v1 (token cache on)", "app", REQUESTS.rest],
     ["rest-nocache", "REST execute echo@v1, token cache off", "app-nocache", REQUESTS.rest],
     ["trpc", "/trpc execute echo@v1 (SDK path)", "app", REQUESTS.trpc],
@@ -894,6 +968,18 @@ async function writeReport(options: {
       (v) => v >= 0.6,
     ],
     [
+      `(bound) priced floor / node:http floor (${c16} c)`,
+      ratio(at("floor-priced", c16), at("floor-http", c16)),
+      "—",
+      () => true,
+    ],
+    [
+      `priced execute / priced floor (${c16} c)`,
+      ratio(at("priced", c16), at("floor-priced", c16)),
+      "—",
+      () => true,
+    ],
+    [
       `issue 13: free execute, run worker on / off (${c16} c)`,
       ratio(at("rest", c16), at("noworker", c16)),
       "≥ 0.95",
@@ -912,7 +998,7 @@ async function writeReport(options: {
       (v) => v >= 0.9,
     ],
   ];
-  const priced = list.filter((x) => x.id === "priced" || x.id === "prepaid");
+  const priced = list.filter((x) => x.id === "priced" || x.id === "prepaid" || x.id === "floor-priced");
   if (priced.length > 0) {
     lines.push(
       "## The stripe-sim child's CPU (not counted in the server's)",
@@ -949,7 +1035,7 @@ async function writeReport(options: {
   lines.push("| ratio | measured | target | met |", "|---|---|---|---|");
   for (const [name, value, target, ok] of targets) {
     lines.push(
-      `| ${name} | ${Number.isNaN(value) ? "—" : `${fmt(value, 2)}x`} | ${target} | ${Number.isNaN(value) ? "—" : ok(value) ? "yes" : "no"} |`,
+      `| ${name} | ${Number.isNaN(value) ? "—" : `${fmt(value, 2)}x`} | ${target} | ${Number.isNaN(value) ? "—" : target === "—" ? "(reference)" : ok(value) ? "yes" : "no"} |`,
     );
   }
   lines.push("");
