@@ -1,4 +1,5 @@
 import { createTestDatabase, type TestDatabase } from "@spell/db/testing";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectMcp } from "../mcp/testing.ts";
 import { type Harness, startHarness } from "../testutil/harness.ts";
@@ -58,6 +59,49 @@ describe.runIf(process.env.DATABASE_URL)("rate limits on Postgres", () => {
     } finally {
       await limits.close();
       await other.close();
+    }
+  });
+
+  it("takes points ahead for a key with much left, and never admits more than the limit across processes", async () => {
+    const wide = () =>
+      createRateLimits(
+        {
+          perUser: { points: 1000, durationSeconds: 60 },
+          perSpell: { points: 100_000, durationSeconds: 60 },
+        },
+        { url: db.url },
+      );
+    const a = await wide();
+    const b = await wide();
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      // One statement took 1000/64 = 15 points for this process; the next executes spend them here.
+      const first = await a.consume("lease-user", "lease@v1");
+      expect(first).toMatchObject({ refused: false, remaining: 999 });
+      const { rows } = await pool.query("SELECT points FROM spell_rate_limits WHERE key = $1", [
+        "spell_user:lease-user",
+      ]);
+      expect(rows[0]?.points).toBe(15);
+      for (let i = 0; i < 14; i++) await a.consume("lease-user", "lease@v1");
+      const again = await pool.query("SELECT points FROM spell_rate_limits WHERE key = $1", [
+        "spell_user:lease-user",
+      ]);
+      expect(again.rows[0]?.points).toBe(15);
+
+      // Two processes spending one key to the end: exactly the limit is admitted, whatever was
+      // taken ahead (the 15 above included), and the shared count never passes it by a lease.
+      let admitted = 15;
+      for (let i = 0; i < 1200; i++) {
+        const state = await (i % 2 === 0 ? a : b).consume("lease-user", "lease@v1");
+        if (state && !state.refused) admitted++;
+      }
+      expect(admitted).toBeLessThanOrEqual(1000);
+      // What a process took and did not use is lost to the other: a little, near the end only.
+      expect(admitted).toBeGreaterThanOrEqual(1000 - 2);
+    } finally {
+      await pool.end();
+      await a.close();
+      await b.close();
     }
   });
 

@@ -39,6 +39,85 @@ interface Policy {
   name: "user" | "spell";
   rule: RateLimitRule;
   limiter: RateLimiterAbstract;
+  /** Points this process took ahead from the shared count (Postgres limiters only). */
+  leases?: Leases;
+}
+
+/** A process takes at most this share of what a key has left in one statement… */
+const LEASE_SHARE = 64;
+/** …and never more than this many points. */
+const LEASE_MAX = 50;
+/** Keys with a live lease a process keeps before it forgets the expired ones (then all). */
+const LEASES_MAX_KEYS = 50_000;
+
+interface Lease {
+  /** Points taken from the shared count and not used yet, here. */
+  left: number;
+  /** What the shared count had left after this process's last statement for the key. */
+  shared: number;
+  /** When the key's window ends (epoch ms). */
+  resetAt: number;
+}
+
+/**
+ * Shared counting without a statement per execute, never admitting more than the shared count
+ * allows: when a key has much left in its window, one statement takes several points for this
+ * process at once (1/64 of what is left, at most 50; exactly one when few are left — a limit of
+ * 60/min is counted one by one, as before) and the next executes here spend them in memory. Points
+ * taken count as spent for every process, so no number of processes can exceed the limit; what one
+ * process took and does not use is lost for the rest of the window (at most 1/64 of what was left
+ * per process: a caller spread over processes may be refused that little early).
+ */
+class Leases {
+  private readonly byKey = new Map<string, Lease>();
+
+  constructor(private readonly policy: { name: string; rule: RateLimitRule }) {}
+
+  /** One point of this process's lease on `key`, spent now; null when there is none left. */
+  take(key: string, now: number): RateLimitState | null {
+    const lease = this.byKey.get(key);
+    if (!lease || lease.left <= 0 || lease.resetAt <= now) return null;
+    lease.left--;
+    return this.state(lease.shared + lease.left, lease.resetAt - now, false);
+  }
+
+  /** Whether this process holds unused points of `key` in its current window. */
+  has(key: string, now: number): boolean {
+    const lease = this.byKey.get(key);
+    return lease !== undefined && lease.left > 0 && lease.resetAt > now;
+  }
+
+  /** How many points the next statement for `key` takes. */
+  size(key: string, now: number): number {
+    const lease = this.byKey.get(key);
+    const left = lease && lease.resetAt > now ? lease.shared : this.policy.rule.points;
+    return Math.max(1, Math.min(LEASE_MAX, Math.floor(left / LEASE_SHARE)));
+  }
+
+  /** The statement took `taken` points, of which `granted` (≥ 1) admit executes, one of them now. */
+  grant(key: string, granted: number, shared: number, resetMs: number, now: number): RateLimitState {
+    if (this.byKey.size >= LEASES_MAX_KEYS) this.forgetExpired(now);
+    const lease = { left: granted - 1, shared: Math.max(0, shared), resetAt: now + resetMs };
+    this.byKey.set(key, lease);
+    return this.state(lease.shared + lease.left, resetMs, false);
+  }
+
+  private forgetExpired(now: number): void {
+    for (const [key, lease] of this.byKey) if (lease.resetAt <= now) this.byKey.delete(key);
+    // Forgetting a live lease only gives up its points: never more executes than allowed.
+    if (this.byKey.size >= LEASES_MAX_KEYS) this.byKey.clear();
+  }
+
+  private state(remaining: number, resetMs: number, refused: boolean): RateLimitState {
+    return {
+      policy: this.policy.name,
+      limit: this.policy.rule.points,
+      windowSeconds: this.policy.rule.durationSeconds,
+      remaining,
+      resetMs,
+      refused,
+    };
+  }
 }
 
 /**
@@ -276,7 +355,12 @@ export async function createRateLimits(
       } else {
         limiter = new RateLimiterMemory(options);
       }
-      policies.push({ name, rule, limiter });
+      policies.push({
+        name,
+        rule,
+        limiter,
+        ...(limiter instanceof BatchedRateLimiterPostgres ? { leases: new Leases({ name, rule }) } : {}),
+      });
     }
   } catch (error) {
     await pool?.end();
@@ -318,7 +402,7 @@ export function rateLimitHeaders(state: RateLimitState): Record<string, string> 
 }
 
 type Outcome =
-  | { policy: Policy; counted: RateLimiterRes }
+  | { policy: Policy; counted: RateLimitState }
   | { policy: Policy; refused: RateLimiterRes }
   | { policy: Policy; failed: true };
 
@@ -348,15 +432,40 @@ async function consume(
   slug: string,
 ): Promise<RateLimitState | undefined> {
   const keyOf = (policy: Policy) => storableKey(policy.name === "user" ? userId : slug);
-  const count = (policy: Policy): Promise<Outcome> =>
-    policy.limiter.consume(keyOf(policy), 1).then(
-      (counted) => ({ policy, counted }),
-      (thrown: unknown) =>
-        thrown instanceof RateLimiterRes ? { policy, refused: thrown } : { policy, failed: true as const },
+  const now = Date.now();
+  const count = (policy: Policy): Promise<Outcome> => {
+    const key = keyOf(policy);
+    const leases = policy.leases;
+    const taken = leases?.take(key, now);
+    if (taken) return Promise.resolve({ policy, counted: taken });
+    const size = leases?.size(key, now) ?? 1;
+    return policy.limiter.consume(key, size).then(
+      (res) => {
+        const shared = policy.rule.points - res.consumedPoints;
+        return {
+          policy,
+          counted: leases
+            ? leases.grant(key, size, shared, res.msBeforeNext, now)
+            : stateOf(policy, res, false),
+        };
+      },
+      (thrown: unknown) => {
+        if (!(thrown instanceof RateLimiterRes)) return { policy, failed: true as const };
+        // Over the limit with a lease of several points: the part still under it is granted.
+        const granted = policy.rule.points - (thrown.consumedPoints - size);
+        if (leases && size > 1 && granted >= 1) {
+          return { policy, counted: leases.grant(key, Math.min(granted, size), 0, thrown.msBeforeNext, now) };
+        }
+        return { policy, refused: thrown };
+      },
     );
+  };
+  // A key spent in the shared count is refused in memory — unless this process still holds points of it.
   const blocked = policies.find(
     (policy) =>
-      policy.limiter instanceof BatchedRateLimiterPostgres && policy.limiter.blockedMs(keyOf(policy)) > 0,
+      policy.limiter instanceof BatchedRateLimiterPostgres &&
+      !policy.leases?.has(keyOf(policy), now) &&
+      policy.limiter.blockedMs(keyOf(policy)) > 0,
   );
   let outcomes: Outcome[];
   if (blocked) {
@@ -377,9 +486,7 @@ async function consume(
   for (const outcome of outcomes) {
     if ("refused" in outcome) return stateOf(outcome.policy, outcome.refused, true);
     if (!("counted" in outcome)) continue;
-    if (!tightest || outcome.counted.remainingPoints < tightest.remaining) {
-      tightest = stateOf(outcome.policy, outcome.counted, false);
-    }
+    if (!tightest || outcome.counted.remaining < tightest.remaining) tightest = outcome.counted;
   }
   return tightest;
 }
