@@ -43,7 +43,7 @@ import pg from "pg";
 import Stripe from "stripe";
 import { parseEnv } from "../src/env.ts";
 import { startServer } from "../src/server.ts";
-import { cpuSeconds, median, runWrk } from "./load.ts";
+import { cpuBetween, cpuSeconds, cpuTree, median, runWrk } from "./load.ts";
 
 const ISSUER = "https://bench.test";
 /**
@@ -399,6 +399,8 @@ interface Run {
   errors: number;
   wrapped: number;
   cpuUsPerRequest: number;
+  /** Every PostgreSQL process's CPU per request. */
+  pgCpuUsPerRequest: number;
   /** The `alsoPid` process's CPU per request (0 without one). */
   alsoCpuUsPerRequest: number;
   requests: number;
@@ -457,11 +459,12 @@ async function wrk(options: {
     env.BENCH_PATH = options.request.path;
     env.BENCH_BODY = options.request.body ?? "";
   }
-  const cpuBefore = await cpuSeconds(server.pid);
+  const before = await cpuTree(server.pid);
   const alsoBefore = options.alsoPid ? await cpuSeconds(options.alsoPid) : 0;
   const output = await runWrk({ url: server.url, connections: connections, durationSeconds: duration, env });
-  const cpuAfter = await cpuSeconds(server.pid);
+  const after = await cpuTree(server.pid);
   const alsoAfter = options.alsoPid ? await cpuSeconds(options.alsoPid) : 0;
+  const used = cpuBetween(before, after);
   const line = output.split("\n").find((l) => l.startsWith("BENCH_JSON "));
   if (line === undefined) throw new Error(`wrk printed no summary:\n${output}`);
   const r = JSON.parse(line.slice("BENCH_JSON ".length)) as Record<string, number>;
@@ -473,7 +476,8 @@ async function wrk(options: {
     p99Ms: (r.p99Us ?? 0) / 1000,
     errors: (r.connect ?? 0) + (r.read ?? 0) + (r.write ?? 0) + (r.status ?? 0) + (r.timeout ?? 0),
     wrapped: r.wrapped ?? 0,
-    cpuUsPerRequest: requests > 0 ? ((cpuAfter - cpuBefore) * 1e6) / requests : 0,
+    cpuUsPerRequest: requests > 0 ? (used.tree * 1e6) / requests : 0,
+    pgCpuUsPerRequest: requests > 0 ? (used.postgres * 1e6) / requests : 0,
     alsoCpuUsPerRequest: requests > 0 ? ((alsoAfter - alsoBefore) * 1e6) / requests : 0,
     requests,
   };
@@ -590,6 +594,7 @@ interface Summary {
   p99Min: number;
   p99Max: number;
   cpu: number;
+  pgCpu: number;
   simCpu: number;
   errors: number;
   wrapped: number;
@@ -607,6 +612,7 @@ function summarize(runs: Run[]): Summary {
     p99Min: Math.min(...p99),
     p99Max: Math.max(...p99),
     cpu: median(runs.map((r) => r.cpuUsPerRequest)),
+    pgCpu: median(runs.map((r) => r.pgCpuUsPerRequest)),
     simCpu: median(runs.map((r) => r.alsoCpuUsPerRequest)),
     errors: runs.reduce((sum, r) => sum + r.errors, 0),
     wrapped: runs.reduce((sum, r) => sum + r.wrapped, 0),
@@ -866,8 +872,10 @@ async function writeReport(options: {
       "(wasm pool on), `app-nocache` (`SPELL_TOKEN_CACHE_SIZE=0`), `app-noworker` (`runWorker: false`: no pg-boss run worker), " +
       "`app-ratelimit` (`SPELL_RATE_LIMIT_USER`/`_SPELL` = 100000000/60: never refuses), `app-prepaid` " +
       "(`SPELL_BILLING_MODE=prepaid`, each user topped up with USD 50 before the run). All share one database.",
-    "- Server CPU is the server process's utime+stime over the run divided by its requests; the stripe-sim " +
-      "child's CPU per priced request is listed separately below the tables.",
+    "- Server CPU is the server process's utime+stime over the run, with its direct children's (the wasm sandbox " +
+      "processes), divided by its requests; PostgreSQL CPU is every `postgres` process's on the machine over the " +
+      "same run (the same 2 cores serve the server, PostgreSQL and wrk); the stripe-sim child's CPU per priced " +
+      "request is listed separately below the tables.",
     "",
   );
 
@@ -881,8 +889,8 @@ async function writeReport(options: {
       "",
     );
     lines.push(
-      "| path | req/s (min–max) | vs Express floor | vs node:http floor | p50 ms | p99 ms (min–max) | p99 vs Express floor | server CPU µs/req | errors |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "| path | req/s (min–max) | vs Express floor | vs node:http floor | p50 ms | p99 ms (min–max) | p99 vs Express floor | server CPU µs/req | PostgreSQL CPU µs/req | errors |",
+      "|---|---|---|---|---|---|---|---|---|---|",
     );
     for (const s of list.filter((x) => x.connections === connections && x.tokens === "1000 users")) {
       const r = results.get(key(s));
@@ -898,8 +906,8 @@ async function writeReport(options: {
     if (floorExpress && floorHttp) {
       lines.push(`## Token variants, ${variantAt} connections (ratios to the floors with 1,000 users)`, "");
       lines.push(
-        "| path | tokens | req/s (min–max) | vs Express floor | vs node:http floor | p50 ms | p99 ms (min–max) | p99 vs Express floor | server CPU µs/req | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| path | tokens | req/s (min–max) | vs Express floor | vs node:http floor | p50 ms | p99 ms (min–max) | p99 vs Express floor | server CPU µs/req | PostgreSQL CPU µs/req | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
       );
       for (const s of list.filter((x) => x.tokens !== "1000 users")) {
         const r = results.get(key(s));
@@ -1060,6 +1068,7 @@ function row(label: string, r: Summary, floorExpress: Summary, floorHttp: Summar
     `${fmt(r.p99, 2)} (${fmt(r.p99Min, 2)}–${fmt(r.p99Max, 2)})`,
     `${fmt(r.p99 / Math.max(floorExpress.p99, 0.001), 2)}`,
     fmt(r.cpu),
+    fmt(r.pgCpu),
     String(r.errors),
   ];
   return `| ${cells.join(" | ")} |`;

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,6 +20,57 @@ export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICK;
+}
+
+/** `/proc/<pid>/stat`'s fields after the command (state is [0], ppid [1], utime [11], stime [12]). */
+async function statFields(pid: string): Promise<string[] | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return null; // exited meanwhile
+  }
+}
+
+/** CPU seconds per process at one instant: `pid` with its direct children, and PostgreSQL's. */
+export interface CpuSnapshot {
+  tree: Map<string, number>;
+  postgres: Map<string, number>;
+}
+
+/**
+ * CPU seconds of `pid` and its direct children (the app's wasm sandbox processes), and of every
+ * PostgreSQL process on the machine (the server is shared: other databases' work counts too, which
+ * the bench keeps away by running alone). One pass over `/proc`; see `cpuBetween`.
+ */
+export async function cpuTree(pid: number): Promise<CpuSnapshot> {
+  const tree = new Map<string, number>();
+  const postgres = new Map<string, number>();
+  const own = String(pid);
+  for (const entry of await readdir("/proc")) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    const fields = await statFields(entry);
+    if (!fields) continue;
+    const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICK;
+    if (entry === own || fields[1] === own) tree.set(entry, seconds);
+    else if ((await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "")).trim() === "postgres") {
+      postgres.set(entry, seconds);
+    }
+  }
+  return { tree, postgres };
+}
+
+/**
+ * CPU seconds used between two snapshots: each process's growth, a process that started meanwhile
+ * counted whole; one that exited meanwhile is lost (its last seconds cannot be read any more).
+ */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): { tree: number; postgres: number } {
+  const grown = (a: Map<string, number>, b: Map<string, number>) => {
+    let sum = 0;
+    for (const [pid, seconds] of b) sum += Math.max(0, seconds - (a.get(pid) ?? 0));
+    return sum;
+  };
+  return { tree: grown(before.tree, after.tree), postgres: grown(before.postgres, after.postgres) };
 }
 
 export function median(values: number[]): number {
