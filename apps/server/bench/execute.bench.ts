@@ -128,46 +128,59 @@ async function serveFloorPriced(config: ServeConfig): Promise<number> {
   });
   const customer = await stripe.customers.create({ payment_method: "pm_card_visa" });
   return listenOn(
-    createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (chunk: Buffer) => chunks.push(chunk));
-      req.on("end", async () => {
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { input?: unknown };
-          const user = await verify(req.headers.authorization);
-          const id = randomUUID();
-          const intent = await stripe.paymentIntents.create(
-            {
-              amount: 50,
-              currency: "usd",
-              customer: customer.id,
-              payment_method: "pm_card_visa",
-              off_session: true,
-              confirm: true,
-              capture_method: "manual",
-            },
-            { idempotencyKey: `floor:${id}` },
-          );
-          await pool.query({
-            name: "floor_charge_insert",
-            text: "INSERT INTO bench_floor_charges (id, payment_intent, status) VALUES ($1, $2, 'authorized')",
-            values: [id, intent.id],
-          });
-          await stripe.paymentIntents.capture(intent.id);
-          await pool.query({
-            name: "floor_charge_captured",
-            text: "UPDATE bench_floor_charges SET status = 'captured' WHERE id = $1",
-            values: [id],
-          });
-          res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
-          res.end(JSON.stringify({ ok: true, user, output: body.input, charged: intent.id }));
-        } catch (error) {
-          res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
-          res.end(JSON.stringify({ ok: false, error: String(error) }));
-        }
+    bareJsonServer(async (body, authorization) => {
+      const user = await verify(authorization);
+      const id = randomUUID();
+      const intent = await stripe.paymentIntents.create(
+        {
+          amount: 50,
+          currency: "usd",
+          customer: customer.id,
+          payment_method: "pm_card_visa",
+          off_session: true,
+          confirm: true,
+          capture_method: "manual",
+        },
+        { idempotencyKey: `floor:${id}` },
+      );
+      await pool.query({
+        name: "floor_charge_insert",
+        text: "INSERT INTO bench_floor_charges (id, payment_intent, status) VALUES ($1, $2, 'authorized')",
+        values: [id, intent.id],
       });
+      await stripe.paymentIntents.capture(intent.id);
+      await pool.query({
+        name: "floor_charge_captured",
+        text: "UPDATE bench_floor_charges SET status = 'captured' WHERE id = $1",
+        values: [id],
+      });
+      return { ok: true, user, output: body.input, charged: intent.id };
     }),
   );
+}
+
+/**
+ * A floor's server: the body read whole and parsed, `handle`'s answer as JSON (200), anything
+ * thrown as `{"ok":false}` (401: a refused token is the only failure a floor expects).
+ */
+function bareJsonServer(
+  handle: (body: { input?: unknown }, authorization: string | undefined) => Promise<unknown>,
+): ReturnType<typeof createServer> {
+  return createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", async () => {
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { input?: unknown };
+        const answer = JSON.stringify(await handle(body, req.headers.authorization));
+        res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+        res.end(answer);
+      } catch {
+        res.writeHead(401, { "content-type": "application/json; charset=utf-8" });
+        res.end('{"ok":false}');
+      }
+    });
+  });
 }
 
 /**
@@ -234,21 +247,11 @@ async function serve(config: ServeConfig): Promise<number> {
   if (config.role === "floor-http") {
     const verify = floorVerifier(config);
     return listenOn(
-      createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (chunk: Buffer) => chunks.push(chunk));
-        req.on("end", async () => {
-          try {
-            const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { input?: unknown };
-            const user = await verify(req.headers.authorization);
-            res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
-            res.end(JSON.stringify({ ok: true, user, output: body.input }));
-          } catch {
-            res.writeHead(401, { "content-type": "application/json; charset=utf-8" });
-            res.end('{"ok":false}');
-          }
-        });
-      }),
+      bareJsonServer(async (body, authorization) => ({
+        ok: true,
+        user: await verify(authorization),
+        output: body.input,
+      })),
     );
   }
   if (config.role === "floor-priced") return serveFloorPriced(config);

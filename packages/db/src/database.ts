@@ -89,13 +89,16 @@ export function createDatabase(options: DatabaseOptions): Database {
   // their own: the response no longer waits for a WAL flush. A Postgres crash may lose the last
   // fraction of a second of such rows; nothing money or replays depend on is written this way. The
   // embedded server runs every connection in one session, where the setting would leak: not there.
+  // Set at connection start-up (not by a query on "connect", which would race the pool's first one).
   const logPool = embedded
     ? undefined
-    : new pg.Pool({ connectionString: options.url, max: 2, connectionTimeoutMillis: 5_000 });
+    : new pg.Pool({
+        connectionString: options.url,
+        max: 2,
+        connectionTimeoutMillis: 5_000,
+        options: "-c synchronous_commit=off",
+      });
   logPool?.on("error", () => {});
-  logPool?.on("connect", (client) => {
-    client.query("SET synchronous_commit TO off").catch(() => {});
-  });
   let closed: Promise<void> | undefined;
   return {
     prisma,

@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
-import { AppError } from "@spell/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app.ts";
 import { createFakeEngine } from "../testutil/fake-engine.ts";
@@ -57,19 +56,12 @@ function comparable(answer: Answer) {
   };
 }
 
+const fake = createFakeEngine();
 const engine = createFakeEngine({
+  // The fake's own execute (401 without a token, the input echoed), plus a failing engine.
   executeSpell: async (authorization, request) => {
-    if (!authorization)
-      throw new AppError("UNAUTHORIZED", "Missing bearer token", { reason: "missing_token" });
     if (request.spell === "boom@v1") throw new Error("a bug in the engine");
-    return {
-      ok: true,
-      executionId: "00000000-0000-4000-8000-000000000001",
-      spell: { slug: request.spell, runtime: "builtin" },
-      output: request.input,
-      billing: { charged: false, amount: 0, currency: "usd", billingRecordId: null },
-      durationMs: 0,
-    };
+    return fake.executeSpell(authorization, request);
   },
 });
 
@@ -85,6 +77,19 @@ const token = { authorization: "Bearer user-1" };
 /** The front door's content type, and one Express normalises to it (the door passes it on). */
 const DOOR = "application/json";
 const EXPRESS = "application/json; charset=utf-8";
+
+/** The same request through the front door and through Express. */
+async function both(path: string, options: Parameters<typeof send>[2] = {}) {
+  const door = await send(server.url, path, {
+    ...options,
+    headers: { ...options.headers, "content-type": DOOR },
+  });
+  const express = await send(server.url, path, {
+    ...options,
+    headers: { ...options.headers, "content-type": EXPRESS },
+  });
+  return { door, express };
+}
 
 describe("the front door answers like Express (happy)", () => {
   const cases: Array<
@@ -105,14 +110,7 @@ describe("the front door answers like Express (happy)", () => {
   ];
   for (const [name, options] of cases) {
     it(`REST: ${name}`, async () => {
-      const door = await send(server.url, "/api/spell/execute", {
-        ...options,
-        headers: { ...options.headers, "content-type": DOOR },
-      });
-      const express = await send(server.url, "/api/spell/execute", {
-        ...options,
-        headers: { ...options.headers, "content-type": EXPRESS },
-      });
+      const { door, express } = await both("/api/spell/execute", options);
       expect(door.status).toBe(200);
       expect(comparable(door)).toEqual(comparable(express));
       expect(door.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
@@ -129,14 +127,7 @@ describe("the front door answers like Express (happy)", () => {
 
   it("tRPC: a plain execute", async () => {
     const body = JSON.stringify({ spell: "echo@v1", input: { a: 1 } });
-    const door = await send(server.url, "/trpc/spell.execute", {
-      headers: { ...token, "content-type": DOOR },
-      body,
-    });
-    const express = await send(server.url, "/trpc/spell.execute", {
-      headers: { ...token, "content-type": EXPRESS },
-      body,
-    });
+    const { door, express } = await both("/trpc/spell.execute", { headers: token, body });
     expect(door.status).toBe(200);
     expect(comparable(door)).toEqual(comparable(express));
     expect(door.headers.vary).toBe(express.headers.vary);
@@ -174,14 +165,7 @@ describe("the front door answers like Express (errors)", () => {
   ];
   for (const [name, options, status] of cases) {
     it(`REST: ${name} → ${status}`, async () => {
-      const door = await send(server.url, "/api/spell/execute", {
-        ...options,
-        headers: { ...options.headers, "content-type": DOOR },
-      });
-      const express = await send(server.url, "/api/spell/execute", {
-        ...options,
-        headers: { ...options.headers, "content-type": EXPRESS },
-      });
+      const { door, express } = await both("/api/spell/execute", options);
       expect(door.status).toBe(status);
       expect(comparable(door)).toEqual(comparable(express));
       expect(JSON.parse(door.text)).toMatchObject({ ok: false, error: { code: expect.any(String) } });
@@ -195,14 +179,7 @@ describe("the front door answers like Express (errors)", () => {
   ] as const) {
     it(`tRPC: ${name} → ${status}`, async () => {
       const headers = name === "no token" ? {} : token;
-      const door = await send(server.url, "/trpc/spell.execute", {
-        headers: { ...headers, "content-type": DOOR },
-        body,
-      });
-      const express = await send(server.url, "/trpc/spell.execute", {
-        headers: { ...headers, "content-type": EXPRESS },
-        body,
-      });
+      const { door, express } = await both("/trpc/spell.execute", { headers: headers, body });
       expect(door.status).toBe(status);
       expect(comparable(door)).toEqual(comparable(express));
     });

@@ -3,6 +3,7 @@ import type { Context } from "@spell/api";
 import { AppError } from "@spell/contracts";
 import type { ExecutionNotes } from "@spell/engine";
 import type { ResponseLocals } from "../observability/access-log.ts";
+import { BodyTooLarge, readBodyText } from "./body.ts";
 import { sendError } from "./guards.ts";
 import type { RestRoute } from "./rest.ts";
 
@@ -104,50 +105,25 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.resume();
     return Promise.reject(tooLarge());
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) {
-        chunks.push(chunk);
-        return;
-      }
-      cleanup();
-      req.resume();
-      reject(tooLarge());
-    };
-    const onEnd = () => {
-      cleanup();
-      let text =
-        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8");
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      if (text.length === 0) return resolve({});
+  return readBodyText(req, limit).then(
+    (body) => {
+      const text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
+      if (text.length === 0) return {};
       const first = firstNonBlank(text);
-      if (first !== "{" && first !== "[") return reject(malformed());
+      if (first !== "{" && first !== "[") throw malformed();
       try {
-        resolve(JSON.parse(text));
+        return JSON.parse(text) as unknown;
       } catch {
-        reject(malformed());
+        throw malformed();
       }
-    };
-    const onError = () => {
-      cleanup();
-      reject(
-        new AppError("VALIDATION_ERROR", "The request body could not be read", { reason: "request.aborted" }),
-      );
-    };
-    const cleanup = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("aborted", onError);
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("aborted", onError);
-  });
+    },
+    (error: unknown) => {
+      if (error instanceof BodyTooLarge) throw tooLarge();
+      throw new AppError("VALIDATION_ERROR", "The request body could not be read", {
+        reason: "request.aborted",
+      });
+    },
+  );
 }
 
 /** The first character that is not JSON whitespace (space, tab, line feed, carriage return). */

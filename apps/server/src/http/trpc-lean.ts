@@ -9,6 +9,7 @@ import {
 } from "@trpc/server";
 import type { TRPCResponse } from "@trpc/server/rpc";
 import { getErrorShape, getHTTPStatusCode } from "@trpc/server/unstable-core-do-not-import";
+import { BodyTooLarge, readBodyText } from "./body.ts";
 
 export interface LeanTrpcOptions {
   router: AnyRouter;
@@ -144,33 +145,9 @@ function parseInput(text: string | null): unknown {
   return text ? JSON.parse(text) : undefined;
 }
 
-/**
- * The body as text, read as it arrives. Over `limit` bytes it rejects with tRPC's
- * `PAYLOAD_TOO_LARGE` and stops buffering; the rest is drained and dropped.
- */
+/** The body as text (see `readBodyText`); over `limit` bytes tRPC's `PAYLOAD_TOO_LARGE`. */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) {
-        chunks.push(chunk);
-        return;
-      }
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.resume();
-      reject(new TRPCError({ code: "PAYLOAD_TOO_LARGE" }));
-    };
-    const onEnd = () => {
-      req.off("data", onData);
-      resolve(
-        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
-      );
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.once("error", reject);
+  return readBodyText(req, limit).catch((error: unknown) => {
+    throw error instanceof BodyTooLarge ? new TRPCError({ code: "PAYLOAD_TOO_LARGE" }) : error;
   });
 }
