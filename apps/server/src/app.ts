@@ -215,6 +215,13 @@ export function createApp(options: AppOptions): RequestListener {
     createContext,
     trpc: leanTrpc,
     decorate: () => app.locals[EXECUTE_RESPONSES],
+    onUnexpected: (error, res) =>
+      logIfServerError(
+        logger,
+        new AppError("INTERNAL_ERROR", "Internal error", {}, { cause: error }),
+        "front door",
+        { requestId: requestIdOf(res) },
+      ),
   });
   return (req, res) => {
     if (!frontDoor(req, res)) app(req, res);

@@ -195,6 +195,7 @@ describe("which requests the front door takes", () => {
     createContext: () => ({ engine, authorization: undefined, idempotencyKey: undefined }),
     trpc: () => {},
     decorate: () => undefined,
+    onUnexpected: () => {},
   });
   const fake = (method: string, url: string, headers: Record<string, string>) =>
     [
@@ -229,6 +230,40 @@ describe("which requests the front door takes", () => {
       ["POST", "/trpc/spell.execute", { ...json, "trpc-accept": "application/jsonl" }],
     ] as const) {
       expect(door(...fake(method, url, headers))).toBe(false);
+    }
+  });
+});
+
+describe("the front door under a failing write (security)", () => {
+  it("cuts the connection and reports it when writing an answer throws, and the process goes on", async () => {
+    const reported: unknown[] = [];
+    const door = createFrontDoor({
+      maxBodySize: MAX_BODY,
+      begin: () => ({ facts: {} }),
+      restRoute: { procedure: "spell.execute", type: "mutation" },
+      answerRest: async () => {
+        throw new Error("the socket refused the write");
+      },
+      createContext: () => ({ engine, authorization: undefined, idempotencyKey: undefined }),
+      trpc: () => {},
+      decorate: () => undefined,
+      onUnexpected: (error) => reported.push(error),
+    });
+    const broken = await listen((req, res) => {
+      door(req, res);
+    });
+    try {
+      await expect(
+        send(broken.url, "/api/spell/execute", { headers: { "content-type": DOOR }, body: "{}" }),
+      ).rejects.toThrow(/socket hang up|ECONNRESET/);
+      expect(reported).toHaveLength(1);
+      // The server still answers the next request on a new connection.
+      await expect(
+        send(broken.url, "/api/spell/execute", { headers: { "content-type": DOOR }, body: "{}" }),
+      ).rejects.toThrow(/socket hang up|ECONNRESET/);
+      expect(reported).toHaveLength(2);
+    } finally {
+      await broken.close();
     }
   });
 });

@@ -28,6 +28,8 @@ export interface FrontDoorOptions {
   createContext: (req: IncomingMessage, res: ServerResponse) => Context;
   /** The lean `/trpc` handler, called as if mounted at `/trpc`. */
   trpc: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+  /** What failed while writing an answer (logged as a server error; the connection is then cut). */
+  onUnexpected: (error: unknown, res: ServerResponse) => void;
   /** Read per request: set by `mountRateLimits` while the app is built (see rate-limit.ts). */
   decorate: () => ((res: ServerResponse, notes: ExecutionNotes) => void) | undefined;
 }
@@ -67,17 +69,24 @@ export function createFrontDoor(
       options.trpc(req, res, () => sendError(res, new AppError("NOT_FOUND", "No such route", {})));
       return true;
     }
-    readJsonBody(req, maxBodySize).then(
-      (input) =>
-        options.answerRest(
-          restRoute,
-          input,
-          options.createContext(req, res),
-          res,
-          `REST POST ${REST_EXECUTE_URL}`,
-        ),
-      (error: AppError) => sendError(res, error),
-    );
+    readJsonBody(req, maxBodySize)
+      .then(
+        (input) =>
+          options.answerRest(
+            restRoute,
+            input,
+            options.createContext(req, res),
+            res,
+            `REST POST ${REST_EXECUTE_URL}`,
+          ),
+        (error: AppError) => sendError(res, error),
+      )
+      // Nothing above should throw (answers and errors are written there); if writing itself does,
+      // the connection is cut rather than the process left with an unhandled rejection.
+      .catch((error: unknown) => {
+        options.onUnexpected(error, res);
+        res.destroy();
+      });
     return true;
   };
 }

@@ -120,16 +120,19 @@ export function createLeanTrpcHandler(
       };
       send(res, getHTTPStatusCode(body, [error]), JSON.stringify(body));
     };
-    run().then((data) => {
-      let json: string;
-      try {
-        json = JSON.stringify({ result: { data } });
-      } catch (cause) {
-        // An output JSON cannot hold (a BigInt, a cycle) is tRPC's INTERNAL_SERVER_ERROR too.
-        return fail(new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause }));
-      }
-      send(res, 200, json);
-    }, fail);
+    run()
+      .then((data) => {
+        let json: string;
+        try {
+          json = JSON.stringify({ result: { data } });
+        } catch (cause) {
+          // An output JSON cannot hold (a BigInt, a cycle) is tRPC's INTERNAL_SERVER_ERROR too.
+          return fail(new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause }));
+        }
+        send(res, 200, json);
+      }, fail)
+      // A write that throws (nothing should) cuts the connection instead of an unhandled rejection.
+      .catch(() => res.destroy());
   };
 }
 
