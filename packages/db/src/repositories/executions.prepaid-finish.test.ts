@@ -2,7 +2,14 @@ import { randomUUID } from "node:crypto";
 import { createNoBilling, createPrepaidBilling } from "@spell/billing";
 import type { Charge, SpellRecord, StoredOutcome } from "@spell/engine";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, newExecution, publishRequest, type TestDatabase } from "../testing/index.ts";
+import {
+  createTestDatabase,
+  ledgerReserveCharge,
+  newExecution,
+  pendingSuccess,
+  publishRequest,
+  type TestDatabase,
+} from "../testing/index.ts";
 
 let t: TestDatabase;
 let spell: SpellRecord;
@@ -17,13 +24,7 @@ afterEach(async () => {
 
 const DAY = "2026-12-15";
 const MONTH = "2026-12-01";
-const succeeded: StoredOutcome = {
-  kind: "succeeded",
-  spell: { slug: "prepaid-finish@v1", runtime: "builtin" },
-  output: { ok: true },
-  durationMs: 3,
-  billing: { charged: false, status: "pending", amount: 1, currency: "usd", billingRecordId: null },
-};
+const succeeded = pendingSuccess("prepaid-finish@v1");
 const failed: StoredOutcome = {
   kind: "failed",
   error: { code: "RUNTIME_ERROR", message: "boom", details: {} },
@@ -51,13 +52,7 @@ async function reservedRun(userId: string): Promise<{ executionId: string; charg
     month: MONTH,
   });
   if (reserved.kind !== "reserved") throw new Error("not reserved");
-  const charge: Charge = {
-    billingRecordId: reserved.entry.id,
-    paymentIntentId: `prepaid:${reserved.entry.id}`,
-    amount: 1,
-    currency: "usd",
-    ledgerReserve: true,
-  };
+  const charge = ledgerReserveCharge(reserved.entry.id);
   return { executionId: execution.id, charge };
 }
 

@@ -1,9 +1,16 @@
 import { randomUUID } from "node:crypto";
-import type { Charge, NewExecution, SpellRecord, StoredOutcome } from "@spell/engine";
+import type { NewExecution, SpellRecord } from "@spell/engine";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Sql } from "../sql.ts";
-import { createTestDatabase, newExecution, publishRequest, type TestDatabase } from "../testing/index.ts";
+import {
+  createTestDatabase,
+  ledgerReserveCharge,
+  newExecution,
+  pendingSuccess,
+  publishRequest,
+  type TestDatabase,
+} from "../testing/index.ts";
 import { createBillingStore } from "./billing.ts";
 import { createExecutionLog } from "./executions.ts";
 import { createLedgerStore } from "./ledger.ts";
@@ -26,13 +33,7 @@ afterEach(async () => {
 
 const DAY = "2026-12-15";
 const MONTH = "2026-12-01";
-const succeeded: StoredOutcome = {
-  kind: "succeeded",
-  spell: { slug: "begin-reserve@v1", runtime: "builtin" },
-  output: { ok: true },
-  durationMs: 3,
-  billing: { charged: false, status: "pending", amount: 1, currency: "usd", billingRecordId: null },
-};
+const succeeded = pendingSuccess("begin-reserve@v1");
 
 const priced = (userId: string): NewExecution =>
   newExecution({ userId, spellId: spell.id, slug: spell.slug, price: { amount: 1, currency: "usd" } });
@@ -96,13 +97,7 @@ describe("begin and reserve in one statement (prepaid, no idempotency key)", () 
     expect(row).toMatchObject({ amount: 1, request_hash: execution.requestHash });
     expect((await t.database.ledger.account("folded", "usd", DAY, MONTH)).balance).toBe(6_000);
     // The finish then debits it in the answer's statement, as after a separate begin and reserve.
-    const charge: Charge = {
-      billingRecordId: result.entry.id,
-      paymentIntentId: `prepaid:${result.entry.id}`,
-      amount: 1,
-      currency: "usd",
-      ledgerReserve: true,
-    };
+    const charge = ledgerReserveCharge(result.entry.id);
     expect(
       await t.database.executions.finish(execution.id, succeeded, new Date(), null, {
         action: "capture",
@@ -172,13 +167,7 @@ describe("begin and reserve in one statement (prepaid, no idempotency key)", () 
       createLedgerStore(sql).beginReserve(beginReserveOf(execution, 4_000)),
     );
     if (result.kind !== "reserved") throw new Error("not reserved");
-    const charge: Charge = {
-      billingRecordId: result.entry.id,
-      paymentIntentId: `prepaid:${result.entry.id}`,
-      amount: 1,
-      currency: "usd",
-      ledgerReserve: true,
-    };
+    const charge = ledgerReserveCharge(result.entry.id);
     await expect(
       t.database.executions.finish(execution.id, succeeded, new Date(), null, { action: "capture", charge }),
     ).rejects.toMatchObject({ code: "SERVICE_UNAVAILABLE", details: { reason: "execution_lost" } });

@@ -29,7 +29,7 @@ export interface TestDatabaseOptions {
  * cloned from a template migrated once per set of migrations (CREATE DATABASE … TEMPLATE is a file
  * copy, far faster than migrating); without one, an in-memory embedded PGlite served on 127.0.0.1.
  */
-export { newExecution, publishRequest } from "./fixtures.ts";
+export { ledgerReserveCharge, newExecution, pendingSuccess, publishRequest } from "./fixtures.ts";
 
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   return options.url ? createOnServer(options.url, options.poolSize) : createEmbedded(options.poolSize);
