@@ -3,7 +3,7 @@ import { AppError } from "@spell/contracts";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createEngine } from "../engine.ts";
 import type { BeginOptions, Billing, Charge, ExecutionLog } from "../ports.ts";
-import { createMemoryEngineDeps } from "../testing/index.ts";
+import { createMemoryEngineDeps, runningExecution } from "../testing/index.ts";
 
 type Fold = "fold" | "decline" | { refuse: AppError };
 
@@ -29,15 +29,7 @@ function setup(options: { fold?: Fold } = {}) {
       ports.calls.push("billing.chargeAtBegin");
       if (fold === "decline") return null;
       if (typeof fold === "object") throw fold.refuse;
-      ports.executions.set(execution.id, {
-        id: execution.id,
-        userId: execution.userId,
-        spellId: execution.spellId,
-        slug: execution.slug,
-        requestHash: execution.requestHash,
-        status: "running",
-        outcome: null,
-      });
+      ports.executions.set(execution.id, runningExecution(execution));
       const reserveId = randomUUID();
       const charge: Charge = {
         billingRecordId: reserveId,

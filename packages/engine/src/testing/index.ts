@@ -9,5 +9,6 @@ export {
   type FakeBuiltin,
   fakeAuthenticate,
   type MemoryPorts,
+  runningExecution,
   spellRecord,
 } from "./memory.ts";

@@ -40,6 +40,19 @@ export function spellRecord(overrides: Partial<SpellRecord> & { slug: string }):
  * In-memory adapters of every port, for the engine's own tests and for packages that need a working
  * engine without Postgres. `calls` records the order in which ports were used.
  */
+/** The row a begin stores for `execution`: running, no outcome yet. */
+export function runningExecution(execution: NewExecution): StoredExecution {
+  return {
+    id: execution.id,
+    userId: execution.userId,
+    spellId: execution.spellId,
+    slug: execution.slug,
+    requestHash: execution.requestHash,
+    status: "running",
+    outcome: null,
+  };
+}
+
 export function createMemoryPorts() {
   const calls: string[] = [];
   const users = new Map<string, UserRecord>();
@@ -345,15 +358,7 @@ export function createMemoryPorts() {
         keys.set(`${execution.userId}\n${execution.idempotencyKey}`, execution.id);
       }
       attempts.set(execution.id, Date.now());
-      executions.set(execution.id, {
-        id: execution.id,
-        userId: execution.userId,
-        spellId: execution.spellId,
-        slug: execution.slug,
-        requestHash: execution.requestHash,
-        status: "running",
-        outcome: null,
-      });
+      executions.set(execution.id, runningExecution(execution));
       return { kind: "started" };
     },
     async get(executionId) {
